@@ -1,0 +1,38 @@
+# The course's two everyday commands:
+#   make start   set everything up (once) and open JupyterLab on the start notebook
+#   make test    run the whole test suite (what CI runs)
+# Everything lives in .venv inside this folder; delete it to start over.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8888
+# JupyterLab refuses to run as root (as in many containers) unless told it may.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: start setup test labs bench clean
+
+start: setup
+	$(BIN)/jupyter lab --ServerApp.ip=$(HOST) --ServerApp.port=$(PORT) $(ROOT_FLAG) notebooks/00_start_here.ipynb
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "The course needs Python 3.11 or newer; this is " + sys.version.split()[0] + ". Run: make PYTHON=python3.12 start")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+	@echo "Environment ready in $(VENV)."
+
+test: setup
+	$(BIN)/python -m pytest
+
+labs: setup
+	$(BIN)/python -m utils.labs build
+
+bench: setup
+	$(BIN)/python benchmarks/run_notebooks.py --profile $(or $(PROFILE),cpu)
+
+clean:
+	rm -rf $(VENV) dl_course.egg-info

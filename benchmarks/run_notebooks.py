@@ -1,0 +1,135 @@
+"""Execute the course's notebooks in one profile and print wall time, peak memory and results.
+
+    python benchmarks/run_notebooks.py                 # every lesson and lab solution, cpu profile
+    python benchmarks/run_notebooks.py --profile smoke notebooks/01_tensors_and_gradients.ipynb
+
+Peak memory is the largest resident set of the notebook's kernel (and its children), sampled
+every 0.1 s: what an instructor sizes a JupyterHub by. "Results" are the ``checkpoint ·`` lines
+a notebook prints as it asserts its claims. Each notebook runs in a fresh kernel, offline, with
+the data cache given by COURSE_DATA_DIR (defaults to your normal cache). Exits 1 if any fails.
+Outputs are never written back into the notebooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _rss_tree(pid: int) -> int:
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def run(path: Path, timeout: int) -> dict:
+    """Execute one notebook; return its wall time, peak memory, results, stderr and error."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            km = client.km
+            pid = getattr(getattr(km, "provisioner", None), "pid", None) if km else None
+            if pid:
+                peak = max(peak, _rss_tree(pid))
+            done.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    start = time.perf_counter()
+    error = None
+    sampler.start()
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        error = str(exc).strip().splitlines()[-1][:200]
+    except Exception as exc:  # a timeout or a dead kernel: report it, go on with the next
+        error = f"{type(exc).__name__}: {exc}"[:200]
+    finally:
+        done.set()
+        sampler.join()
+    wall = time.perf_counter() - start
+    results, stderr = [], []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                text = out.get("text", "")
+                if out.get("name") == "stderr":
+                    stderr.append(text.strip())
+                results += [
+                    ln.split("·", 1)[1].strip() for ln in text.splitlines() if ln.startswith("checkpoint ·")
+                ]
+    return {
+        "notebook": path.name,
+        "wall": wall,
+        "peak": peak,
+        "results": results,
+        "stderr": stderr,
+        "error": error,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb and labs/solutions/*.ipynb"
+    )
+    parser.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "gpu"])
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--online", action="store_true", help="let notebooks download datasets")
+    args = parser.parse_args()
+    os.environ["COURSE_PROFILE"] = args.profile
+    if not args.online:
+        os.environ["COURSE_OFFLINE"] = "1"
+    os.environ["COURSE_CHECKS_STRICT"] = "1"
+    paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb")) + sorted(
+        (ROOT / "labs" / "solutions").glob("*.ipynb")
+    )
+    print(f"profile {args.profile}, {os.cpu_count()} CPU cores, {len(paths)} notebooks\n")
+    print("| notebook | wall (s) | peak memory (MB) | status | results |\n|---|---:|---:|---|---|")
+    failed = 0
+    total = 0.0
+    for path in paths:
+        r = run(path.resolve(), args.timeout)
+        total += r["wall"]
+        status = "ok" if not r["error"] else f"FAILED: {r['error']}"
+        if r["stderr"]:
+            status += f" (stderr: {r['stderr'][0][:80]!r})"
+        failed += bool(r["error"])
+        print(
+            f"| {r['notebook']} | {r['wall']:.1f} | {r['peak'] / 2**20:.0f} | {status} | {'; '.join(r['results'])} |",
+            flush=True,
+        )
+    print(f"\ntotal {total:.1f} s; {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

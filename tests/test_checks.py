@@ -1,0 +1,103 @@
+"""utils.checks: specific, friendly feedback, and never a traceback from course code."""
+
+import numpy as np
+import pytest
+
+from utils.checks import Exercise, Feedback, Mismatch, call, checkpoint, expect, expect_close, expect_shape
+
+
+def _check_double(fn):
+    got = call(fn, np.array([1.0, 2.0, 3.0]))
+    expect_shape(got, (3,), what="the result", hint="Return one value per input.")
+    if np.allclose(np.asarray(got), [1.0, 4.0, 9.0]):
+        raise Mismatch("the result", expected="[2, 4, 6]", got="[1, 4, 9]", hint="Double, don't square.")
+    expect_close(got, [2.0, 4.0, 6.0], what="the result for [1, 2, 3]")
+
+
+ex = Exercise("Double it", _check_double, hint="Multiply by 2.", lab=None)
+
+
+def test_right_answers_written_differently_pass():
+    assert ex.evaluate(lambda x: 2 * x).passed
+    assert ex.evaluate(lambda x: x + x).passed
+    assert ex.evaluate(lambda x: [2.0 * v for v in x]).passed  # a list is fine too
+
+
+@pytest.mark.parametrize("placeholder", [..., None])
+def test_placeholders_are_not_done(placeholder):
+    fb = ex.evaluate(placeholder)
+    assert fb.status == "not_done" and "not done yet" in fb.message
+
+
+def test_not_implemented_is_not_done():
+    def answer(x):
+        raise NotImplementedError
+
+    assert ex.evaluate(answer).status == "not_done"
+
+
+def test_a_known_mistake_gets_its_own_message():
+    fb = ex.evaluate(lambda x: x**2)
+    assert fb.status == "incorrect"
+    assert fb.hint == "Double, don't square." and fb.expected == "[2, 4, 6]"
+
+
+def test_wrong_shape_is_reported_as_shape():
+    fb = ex.evaluate(lambda x: (2 * x)[:, None])
+    assert fb.status == "incorrect" and "shape" in fb.message
+    assert fb.expected == "(3,)" and fb.got == "(3, 1)"
+
+
+def test_learner_exception_names_their_line_not_course_code():
+    def answer(x):
+        return x / undefined_name  # noqa: F821
+
+    fb = ex.evaluate(answer)
+    assert fb.status == "error"
+    assert "NameError" in fb.message and "undefined_name" in fb.message
+    assert "test_checks.py" in fb.message  # the learner's file, here this test
+    assert "utils/checks" not in str(fb) and "Traceback" not in str(fb)
+
+
+def test_unexpected_answer_type_gets_feedback_not_a_crash():
+    fb = ex.evaluate(lambda x: "six")
+    assert fb.status in ("incorrect", "error") and "Traceback" not in str(fb)
+    assert ex.evaluate(42).status == "incorrect"  # not a function
+
+
+def test_nan_is_called_out():
+    fb = ex.evaluate(lambda x: x * np.nan)
+    assert fb.status == "incorrect" and "NaN" in fb.hint
+
+
+def test_check_displays_and_strict_mode_raises(monkeypatch, capsys):
+    monkeypatch.delenv("COURSE_CHECKS_STRICT", raising=False)
+    ex.check(lambda x: x**2)  # shows feedback, no exception for a learner
+    assert "not quite" in capsys.readouterr().out
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
+    with pytest.raises(AssertionError, match="Double it"):
+        ex.check(lambda x: x**2)
+    ex.check(lambda x: 2 * x)
+    assert "correct" in capsys.readouterr().out
+
+
+def test_feedback_renders_as_html_and_text():
+    fb = Feedback("incorrect", "Q<1>", "not quite", expected="1", got="2", hint="a < b")
+    html = fb._repr_html_()
+    assert "Q&lt;1&gt;" in html and "a &lt; b" in html
+    assert "expected: 1" in str(fb) and "got:      2" in str(fb)
+
+
+def test_expect_raises_mismatch_with_details():
+    with pytest.raises(Mismatch) as info:
+        expect(False, "the sign", expected="+", got="-", hint="flip it")
+    assert info.value.expected == "+" and info.value.hint == "flip it"
+
+
+def test_checkpoint_passes_and_fails_with_a_clear_message(capsys):
+    assert checkpoint("accuracy", 0.95, at_least=0.9) == 0.95
+    assert "checkpoint · accuracy = 0.95  (expected ≥ 0.9)" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="accuracy = 0.5 is outside"):
+        checkpoint("accuracy", 0.5, at_least=0.9)
+    with pytest.raises(AssertionError):
+        checkpoint("loss", float("nan"), at_most=1.0)

@@ -1,0 +1,125 @@
+"""utils.labs: generating learner copies, keeping them in sync, never losing a learner's edits."""
+
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from utils import labs
+
+SOURCE = '''def gradient(w, x, y):
+    """Return dL/dw."""
+    # BEGIN SOLUTION q1
+    error = w * x - y
+    return 2 * error * x
+    # END SOLUTION
+
+learning_rate = 0.1  # SOLUTION q2
+steps = 10'''
+
+
+def test_blocks_and_inline_answers_become_placeholders():
+    out = labs.strip_solutions(SOURCE)
+    assert "error = w * x - y" not in out and "0.1" not in out
+    assert "    # YOUR CODE HERE\n    raise NotImplementedError" in out
+    assert "learning_rate = ...  # YOUR CODE HERE" in out
+    assert '"""Return dL/dw."""' in out and "steps = 10" in out
+    compile(out, "lab", "exec")  # the learner's copy is valid Python
+
+
+def test_solution_blocks_are_found_by_id():
+    blocks = labs.solution_blocks(SOURCE)
+    assert blocks["q1"] == "error = w * x - y\nreturn 2 * error * x"
+    assert blocks["q2"] == "learning_rate = 0.1"
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("# BEGIN SOLUTION\nx = 1\n# END SOLUTION", "inside a function"),
+        ("def f():\n    # BEGIN SOLUTION\n    return 1", "no END SOLUTION"),
+        ("def f():\n    return 1\n    # END SOLUTION", "without BEGIN"),
+    ],
+)
+def test_bad_markers_are_reported(source, message):
+    with pytest.raises(labs.MarkerError, match=message):
+        labs.strip_solutions(source)
+
+
+def _solution_notebook(path: Path, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(body)
+    cell["id"] = "c1"
+    cell["outputs"] = [nbformat.v4.new_output("stream", text="old output")]
+    nb.cells = [cell]
+    nbformat.write(nb, path)
+
+
+def test_build_creates_then_keeps_a_copy_of_learner_edits(tmp_path):
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    src = solutions / "lab99_demo.ipynb"
+    _solution_notebook(src, SOURCE)
+
+    first = labs.build(labs_dir=tmp_path, solutions=[src])
+    assert [r.action for r in first] == ["created"]
+    target = tmp_path / "lab99_demo.ipynb"
+    generated = json.loads(target.read_text())
+    assert generated["cells"][0]["outputs"] == [] and "YOUR CODE HERE" in "".join(
+        generated["cells"][0]["source"]
+    )
+
+    assert [r.action for r in labs.build(labs_dir=tmp_path, solutions=[src])] == ["unchanged"]
+
+    edited = target.read_text().replace("raise NotImplementedError", "return 2 * (w * x - y) * x")
+    target.write_text(edited)
+    _solution_notebook(src, SOURCE + "\nprint('new in this version')")
+    result = labs.build(labs_dir=tmp_path, solutions=[src])[0]
+    assert result.action == "updated" and result.backup is not None
+    assert result.backup.read_text() == edited  # the learner's work is kept, byte for byte
+    assert "new in this version" in target.read_text()
+
+
+def test_committed_labs_are_in_sync():
+    assert labs.solution_sources(), "no lab solutions found"
+    assert labs.out_of_sync() == [], "run `make labs` (python -m utils.labs build) and commit the result"
+
+
+@pytest.mark.parametrize("solution", labs.solution_sources(), ids=lambda p: p.stem)
+def test_untouched_lab_says_not_done_yet_without_errors(solution):
+    """A learner who runs an untouched lab top to bottom sees 'not done yet', not a wall of red."""
+    nb = nbformat.read(labs.generated_path(solution), as_version=4)
+    environment = dict(os.environ)
+    environment.pop("COURSE_CHECKS_STRICT", None)
+    old = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(environment)
+    try:
+        NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(labs.LABS_DIR)}}
+        ).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert not [o for o in outputs if o.get("name") == "stderr"], "stderr in an untouched lab"
+    check_cells = [c for c in nb.cells if c.cell_type == "code" and ".check(" in c.source]
+    assert check_cells, "a lab without checks"
+    for cell in check_cells:
+        text = json.dumps([o.get("data", {}).get("text/plain", o.get("text", "")) for o in cell.outputs])
+        assert "not done yet" in text, f"check cell {cell.id} shows {text[:300]}"
+
+
+def test_solution_text_is_read_from_the_solution_notebook():
+    sources = labs.solution_sources()
+    stem = sources[0].stem.split("_")[0]
+    blocks = {}
+    for cell in nbformat.read(sources[0], as_version=4).cells:
+        blocks.update(labs.solution_blocks(cell.source))
+    key = sorted(blocks)[0]
+    assert labs.solution_text(stem, key) == blocks[key]
+    assert labs.solution_text("lab00-missing", "q1") is None

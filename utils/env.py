@@ -1,0 +1,346 @@
+"""Where we run, on which devices, with which profile: the one setup call of every notebook.
+
+``setup()`` imports TensorFlow quietly, detects the platform (local, Binder, JupyterHub, Colab,
+Kaggle) and the devices (GPU, TPU, CPU), picks the profile, seeds every random generator,
+turns mixed precision on only where the hardware gains from it, prints a one-line banner and
+returns a :class:`Config` that notebooks read their sizes from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import importlib.metadata
+import os
+import platform as _platform
+import random
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROFILES: dict[str, dict[str, Any]] = {
+    # What the tests run: seconds per notebook, tiny data, still end to end.
+    "smoke": {"epochs": 2, "max_samples": 512, "batch_size": 64},
+    # A laptop or a Binder pod: minutes per notebook, real learning visible, kernel under 2 GB.
+    "cpu": {"epochs": 12, "max_samples": 10_000, "batch_size": 64},
+    # Colab, Kaggle or a workstation with an accelerator: full-size data and models.
+    "gpu": {"epochs": 30, "max_samples": None, "batch_size": 128},
+}
+
+# C++ log lines TensorFlow writes on import or on first device use that tell a learner nothing
+# actionable. Anything else written to stderr while we hold it is passed through untouched.
+NOISE_PATTERNS: tuple[str, ...] = (
+    r"All log messages before absl::InitializeLog\(\) is called",
+    r"oneDNN custom operations are on",
+    r"Could not find cuda drivers on your machine",
+    r"This TensorFlow binary is optimized to use available CPU instructions",
+    r"^To enable the following instructions:",
+    r"rebuild TensorFlow with the appropriate compiler flags",
+    r"failed call to cuInit",
+    r"Unable to register cu(DNN|FFT|BLAS) factory",
+    r"computation placer already registered",
+    r"TF-TRT Warning: Could not find TensorRT",
+    r"Attempting to register factory for plugin",
+    r"^\s*$",
+)
+_NOISE = re.compile("|".join(NOISE_PATTERNS))
+
+
+def is_noise(line: str) -> bool:
+    """Return True if ``line`` is one of TensorFlow's known start-up log lines."""
+    return bool(_NOISE.search(line))
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Hold everything written to file descriptor 2, then pass on all but known noise.
+
+    TensorFlow's C++ runtime writes straight to the file descriptor, past ``sys.stderr``, and
+    some of its lines ignore ``TF_CPP_MIN_LOG_LEVEL``; only a redirect at the descriptor level
+    catches them. Lines that are not known noise (real warnings and errors) are written to
+    ``sys.stderr`` afterwards, so they stay visible.
+    """
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable fd 2 (some embedded interpreters): nothing to silence
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            text = held.read().decode("utf-8", errors="replace")
+            kept = [line for line in text.splitlines() if not is_noise(line)]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")
+
+
+def import_tensorflow() -> Any:
+    """Import and return ``tensorflow`` without its start-up noise (Keras 3 backend)."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # hide C++ INFO lines, keep warnings
+    with quiet_stderr():
+        import keras  # noqa: F401  (TensorFlow 2.21 imports it anyway; make it explicit)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the first device query prints the CUDA lines
+    return tf
+
+
+def detect_platform() -> str:
+    """Return where this kernel runs: 'colab', 'kaggle', 'binder', 'jupyterhub' or 'local'."""
+    if "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ:
+        return "colab"
+    if "KAGGLE_KERNEL_RUN_TYPE" in os.environ or "KAGGLE_URL_BASE" in os.environ:
+        return "kaggle"
+    if any(k in os.environ for k in ("BINDER_LAUNCH_HOST", "BINDER_REPO_URL", "BINDER_REQUEST")):
+        return "binder"
+    if "JUPYTERHUB_API_URL" in os.environ:
+        return "jupyterhub"
+    return "local"
+
+
+def tpu_present() -> bool:
+    """Return True if a TPU looks attached (TPU VM device files or a TPU address).
+
+    Detected without initialising the TPU system, which only a strategy should do.
+    Not verifiable on the course's CI machines, which have no TPU.
+    """
+    if os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME"):
+        return True
+    return bool(glob.glob("/dev/accel[0-9]*") or glob.glob("/dev/vfio/[0-9]*"))
+
+
+@dataclass(frozen=True)
+class Devices:
+    """The accelerators found: ``kind`` is 'gpu', 'tpu' or 'cpu'."""
+
+    kind: str
+    count: int
+    name: str
+    compute_capability: tuple[int, int] | None = None
+
+
+def detect_devices() -> Devices:
+    """Return the accelerator kind, count and name (falls back to the CPU)."""
+    tf = import_tensorflow()
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details: dict[str, Any] = {}
+        with contextlib.suppress(Exception):
+            details = tf.config.experimental.get_device_details(gpus[0])
+        cc = details.get("compute_capability")
+        return Devices("gpu", len(gpus), str(details.get("device_name", "GPU")), cc)
+    if tpu_present():
+        return Devices("tpu", 1, "TPU")
+    return Devices("cpu", 1, f"CPU ({os.cpu_count()} cores)")
+
+
+def choose_profile(devices: Devices | None = None) -> str:
+    """Return ``$COURSE_PROFILE`` if set, else 'gpu' with an accelerator and 'cpu' without."""
+    wanted = os.environ.get("COURSE_PROFILE", "").strip().lower()
+    if wanted:
+        if wanted not in PROFILES:
+            raise ValueError(
+                f"COURSE_PROFILE={wanted!r} is not a profile. Use one of: {', '.join(PROFILES)}."
+            )
+        return wanted
+    if devices is not None and devices.kind in ("gpu", "tpu"):
+        return "gpu"
+    return "cpu"
+
+
+def choose_precision(devices: Devices, wanted: bool | None = None) -> str:
+    """Return the Keras dtype policy that pays on this hardware.
+
+    ``mixed_float16`` on GPUs with tensor cores (compute capability 7.0 or newer),
+    ``mixed_bfloat16`` on TPUs, ``float32`` everywhere else. On CPUs mixed precision made
+    ResNet training 3-4x slower on the course's machines, so it is never chosen there
+    automatically; ``wanted=True`` forces it (to measure it), ``wanted=False`` turns it off.
+    """
+    if wanted is False:
+        return "float32"
+    if devices.kind == "tpu":
+        return "mixed_bfloat16"
+    if devices.kind == "gpu" and (devices.compute_capability or (0, 0)) >= (7, 0):
+        return "mixed_float16"
+    if wanted:
+        return "mixed_float16" if devices.kind == "gpu" else "mixed_bfloat16"
+    return "float32"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's, TensorFlow's and Keras's random generators with ``seed``."""
+    import keras
+
+    os.environ["PYTHONHASHSEED"] = str(seed)  # for subprocesses; this one's hash seed is set
+    random.seed(seed)
+    keras.utils.set_random_seed(seed)  # seeds random, numpy, tensorflow and keras
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+@dataclass
+class Config:
+    """What ``setup()`` decided. Notebooks read their sizes from it."""
+
+    profile: str
+    platform: str
+    device: str
+    device_name: str
+    n_devices: int
+    precision: str
+    seed: int
+    data_dir: str
+    offline: bool
+    epochs: int
+    max_samples: int | None
+    batch_size: int
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def pick(self, **per_profile: Any) -> Any:
+        """Return the value given for the current profile: ``cfg.pick(smoke=2, cpu=20, gpu=40)``.
+
+        A profile left out falls back to the next larger one (smoke -> cpu -> gpu), so
+        ``cfg.pick(smoke=1, cpu=10)`` gives 10 on a GPU too.
+        """
+        order = list(PROFILES)
+        for name in order[order.index(self.profile) :] + order[::-1]:
+            if name in per_profile:
+                return per_profile[name]
+        raise TypeError("pick() needs at least one of: " + ", ".join(order))
+
+    def limit(self, n: int) -> int:
+        """Return ``n`` capped at the profile's ``max_samples``."""
+        return n if self.max_samples is None else min(n, self.max_samples)
+
+    def banner(self) -> str:
+        """Return the one-line summary ``setup()`` prints."""
+        data = "offline" if self.offline else "online if reachable"
+        device = self.device_name if self.n_devices == 1 else f"{self.n_devices}× {self.device_name}"
+        return (
+            f"DL course · profile {self.profile} · {self.platform} · {device} · {self.precision}"
+            f" · TF {self.versions.get('tensorflow')} · Keras {self.versions.get('keras')}"
+            f" · Python {self.versions.get('python')} · seed {self.seed} · data {data}"
+        )
+
+
+def setup(
+    profile: str | None = None,
+    *,
+    seed: int = 42,
+    mixed_precision: bool | None = None,
+    deterministic: bool = False,
+    verbose: bool = True,
+) -> Config:
+    """Prepare TensorFlow for this machine and return the run's :class:`Config`.
+
+    ``profile`` overrides ``$COURSE_PROFILE``; ``mixed_precision`` None chooses by hardware;
+    ``deterministic`` makes TensorFlow's ops deterministic (slower on GPUs). Safe to call again.
+    """
+    if profile is not None:
+        os.environ["COURSE_PROFILE"] = profile
+    tf = import_tensorflow()
+    import keras
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        # Take GPU memory as needed, not all at once; fails harmlessly once the GPU is in use.
+        with contextlib.suppress(RuntimeError):
+            tf.config.experimental.set_memory_growth(gpu, True)
+
+    devices = detect_devices()
+    chosen = choose_profile(devices)
+    seed_everything(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    precision = choose_precision(devices, mixed_precision)
+    keras.mixed_precision.set_global_policy(precision)
+
+    from utils import data  # the cache directory and offline switch live there
+
+    sizes = PROFILES[chosen]
+    cfg = Config(
+        profile=chosen,
+        platform=detect_platform(),
+        device=devices.kind,
+        device_name=devices.name,
+        n_devices=devices.count,
+        precision=precision,
+        seed=seed,
+        data_dir=str(data.data_dir()),
+        offline=data.offline(),
+        epochs=sizes["epochs"],
+        max_samples=sizes["max_samples"],
+        batch_size=sizes["batch_size"],
+        versions={
+            "python": _platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+        },
+    )
+    if verbose:
+        print(cfg.banner())
+    return cfg
+
+
+def report() -> list[tuple[str, str]]:
+    """Return (item, value) rows describing this environment, for the start notebook."""
+    tf = import_tensorflow()
+    devices = detect_devices()
+    rows = [
+        ("platform", detect_platform()),
+        ("python", _platform.python_version()),
+        ("operating system", f"{_platform.system()} {_platform.release()}"),
+        ("CPU cores", str(os.cpu_count())),
+        (
+            "accelerator",
+            f"{devices.kind}: {devices.name}" + (f" ×{devices.count}" if devices.count > 1 else ""),
+        ),
+        ("memory limit", _memory_limit()),
+        ("tensorflow", tf.__version__),
+    ]
+    for pkg in (
+        "keras",
+        "numpy",
+        "jupyterlab",
+        "ipywidgets",
+        "plotly",
+        "scikit-learn",
+        "pandas",
+        "tensorboard",
+    ):
+        rows.append((pkg, _version(pkg)))
+    return rows
+
+
+def _memory_limit() -> str:
+    """Return the memory this kernel may use: the container's limit if there is one."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        with contextlib.suppress(OSError, ValueError):
+            raw = Path(path).read_text().strip()
+            if raw != "max" and int(raw) < 1 << 50:
+                return f"{int(raw) / 2**30:.1f} GiB (container limit)"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 2**20:.1f} GiB (machine)"
+    return "unknown"

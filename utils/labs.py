@@ -1,0 +1,230 @@
+"""Build the learners' lab notebooks from their single source, and check they are in sync.
+
+The source of a lab is ``labs/solutions/labNN_topic.ipynb``. Answers are marked in two ways:
+
+* a block inside a function::
+
+      def gradient(w, x, y):
+          # BEGIN SOLUTION q1
+          return 2 * x * (w * x - y)
+          # END SOLUTION
+
+  becomes ``# YOUR CODE HERE`` and ``raise NotImplementedError`` at the same indentation,
+  which a check reports as "not done yet";
+* one top-level assignment: ``lr = 0.1  # SOLUTION q2`` becomes ``lr = ...  # YOUR CODE HERE``.
+
+The id after the marker (``q1``) lets ``Exercise.solution()`` show that answer.
+``python -m utils.labs build`` writes ``labs/labNN_topic.ipynb``; if a learner has changed
+that file, a dated copy is kept first, so no edit is ever lost. ``python -m utils.labs check``
+exits non-zero when a generated copy is out of date.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+LABS_DIR = ROOT / "labs"
+SOLUTIONS_DIR = LABS_DIR / "solutions"
+BACKUP_DIR = LABS_DIR / "backups"
+
+_BEGIN = re.compile(r"^(?P<indent>\s*)#\s*BEGIN SOLUTION\b\s*(?P<id>\S*)\s*$")
+_END = re.compile(r"^\s*#\s*END SOLUTION\s*$")
+_INLINE = re.compile(r"^(?P<lhs>\s*[^#=]+?=)\s*(?P<rhs>[^#].*?)\s*#\s*SOLUTION\b\s*(?P<id>\S*)\s*$")
+PLACEHOLDER = "# YOUR CODE HERE"
+
+
+class MarkerError(ValueError):
+    """A solution source has unbalanced or misplaced answer markers."""
+
+
+def strip_solutions(source: str, *, where: str = "cell") -> str:
+    """Return ``source`` with every marked answer replaced by its placeholder."""
+    out: list[str] = []
+    lines = source.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        begin = _BEGIN.match(line)
+        if begin:
+            indent = begin["indent"]
+            if not indent:
+                raise MarkerError(
+                    f"{where}: a BEGIN SOLUTION block must be inside a function; mark a "
+                    "top-level answer inline instead: `name = value  # SOLUTION id`."
+                )
+            j = i + 1
+            while j < len(lines) and not _END.match(lines[j]):
+                if _BEGIN.match(lines[j]):
+                    raise MarkerError(f"{where}: BEGIN SOLUTION inside another block (line {j + 1}).")
+                j += 1
+            if j == len(lines):
+                raise MarkerError(f"{where}: BEGIN SOLUTION on line {i + 1} has no END SOLUTION.")
+            out += [f"{indent}{PLACEHOLDER}", f"{indent}raise NotImplementedError"]
+            i = j + 1
+            continue
+        if _END.match(line):
+            raise MarkerError(f"{where}: END SOLUTION on line {i + 1} without BEGIN SOLUTION.")
+        inline = _INLINE.match(line)
+        if inline:
+            out.append(f"{inline['lhs']} ...  {PLACEHOLDER}")
+        else:
+            out.append(line)
+        i += 1
+    return "\n".join(out)
+
+
+def solution_blocks(source: str) -> dict[str, str]:
+    """Return the marked answers in ``source`` keyed by their id (unnamed ones are skipped)."""
+    found: dict[str, list[str]] = {}
+    lines = source.split("\n")
+    i = 0
+    while i < len(lines):
+        begin = _BEGIN.match(lines[i])
+        if begin:
+            j = i + 1
+            while j < len(lines) and not _END.match(lines[j]):
+                j += 1
+            body = lines[i + 1 : j]
+            width = min((len(b) - len(b.lstrip()) for b in body if b.strip()), default=0)
+            if begin["id"]:
+                found.setdefault(begin["id"], []).append("\n".join(b[width:] for b in body))
+            i = j + 1
+            continue
+        inline = _INLINE.match(lines[i])
+        if inline and inline["id"]:
+            found.setdefault(inline["id"], []).append(f"{inline['lhs'].strip()} {inline['rhs']}")
+        i += 1
+    return {key: "\n\n".join(parts) for key, parts in found.items()}
+
+
+def _source(cell: dict[str, Any]) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def build_notebook(solution: dict[str, Any], *, name: str = "lab") -> dict[str, Any]:
+    """Return the learner's notebook made from a solution notebook (a new dict; no outputs)."""
+    nb = copy.deepcopy(solution)
+    for index, cell in enumerate(nb["cells"]):
+        if cell.get("cell_type") != "code":
+            continue
+        cell["source"] = strip_solutions(_source(cell), where=f"{name}, cell {index}")
+        cell["outputs"] = []
+        cell["execution_count"] = None
+    return nb
+
+
+def _dumps(nb: dict[str, Any]) -> str:
+    return json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def generated_path(solution: Path) -> Path:
+    """Return where the learner's copy of ``solution`` lives."""
+    return LABS_DIR / solution.name
+
+
+def solution_sources() -> list[Path]:
+    """Return the lab solution notebooks, in order."""
+    return sorted(SOLUTIONS_DIR.glob("lab*.ipynb"))
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What ``build`` did to one lab: 'unchanged', 'created', 'updated' (with backup or not)."""
+
+    lab: str
+    action: str
+    backup: Path | None = None
+
+
+def build(*, labs_dir: Path | None = None, solutions: list[Path] | None = None) -> list[BuildResult]:
+    """Write every learner notebook from its solution; return what was done to each.
+
+    A learner's copy that differs from the new one is kept as
+    ``labs/backups/<name>.<YYYYmmdd-HHMMSS>.ipynb`` before it is replaced, so no edit is lost.
+    """
+    target_dir = labs_dir or LABS_DIR
+    backups = target_dir / "backups"
+    results = []
+    for src in solutions or solution_sources():
+        text = _dumps(build_notebook(_load(src), name=src.name))
+        target = target_dir / src.name
+        if target.exists():
+            old = target.read_text(encoding="utf-8")
+            if old == text:
+                results.append(BuildResult(src.stem, "unchanged"))
+                continue
+            backups.mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            backup = backups / f"{src.stem}.{stamp}.ipynb"
+            n = 1
+            while backup.exists():
+                backup = backups / f"{src.stem}.{stamp}-{n}.ipynb"
+                n += 1
+            backup.write_text(old, encoding="utf-8")
+            target.write_text(text, encoding="utf-8")
+            results.append(BuildResult(src.stem, "updated", backup))
+        else:
+            target.write_text(text, encoding="utf-8")
+            results.append(BuildResult(src.stem, "created"))
+    return results
+
+
+def out_of_sync(*, labs_dir: Path | None = None) -> list[str]:
+    """Return the names of labs whose generated copy is missing or differs from its source."""
+    target_dir = labs_dir or LABS_DIR
+    stale = []
+    for src in solution_sources():
+        target = target_dir / src.name
+        want = _dumps(build_notebook(_load(src), name=src.name))
+        if not target.exists() or target.read_text(encoding="utf-8") != want:
+            stale.append(src.name)
+    return stale
+
+
+def solution_text(lab: str, solution_id: str) -> str | None:
+    """Return the model answer ``solution_id`` of ``lab`` (e.g. 'lab01'), or None if not released."""
+    matches = sorted(SOLUTIONS_DIR.glob(f"{lab}*.ipynb"))
+    if not matches:
+        return None
+    for cell in _load(matches[0])["cells"]:
+        if cell.get("cell_type") == "code":
+            blocks = solution_blocks(_source(cell))
+            if solution_id in blocks:
+                return blocks[solution_id]
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m utils.labs build`` or ``python -m utils.labs check``."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["build"]:
+        for r in build():
+            extra = f" (your previous copy is kept as {r.backup.relative_to(ROOT)})" if r.backup else ""
+            print(f"{r.lab}: {r.action}{extra}")
+        return 0
+    if args == ["check"]:
+        stale = out_of_sync()
+        for name in stale:
+            print(f"{name}: generated copy is out of date; run `python -m utils.labs build`")
+        if not stale:
+            print(f"all {len(solution_sources())} labs in sync")
+        return 1 if stale else 0
+    print("usage: python -m utils.labs build | check", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
