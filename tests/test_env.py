@@ -59,8 +59,9 @@ def test_quiet_stderr_restores_the_descriptor(capfd):
 def test_setup_prints_one_banner_line_and_nothing_on_stderr():
     code = textwrap.dedent(
         """
-        import random, numpy as np, tensorflow as tf, utils
-        cfg = utils.env.setup("smoke", seed=7)
+        import utils
+        cfg = utils.env.setup("smoke", seed=7)  # the setup cell comes first in every notebook
+        import random, numpy as np, tensorflow as tf
         a = (random.random(), float(np.random.rand()), float(tf.random.uniform(())))
         utils.env.setup("smoke", seed=7, verbose=False)
         b = (random.random(), float(np.random.rand()), float(tf.random.uniform(())))

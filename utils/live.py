@@ -85,9 +85,25 @@ class LivePlot(keras.callbacks.Callback):
             return
         from IPython.display import display
 
-        fig = self.figure()
+        bundle = _mimebundle(self.figure())
         if self._handle is None:
-            self._handle = display(fig, display_id=True)
+            self._handle = display(bundle, raw=True, display_id=True)
         else:
-            self._handle.update(fig)
+            self._handle.update(bundle, raw=True)
         self.updates += 1
+
+
+def _mimebundle(fig: Any) -> dict[str, Any]:
+    """Return the figure's display data for the current front end.
+
+    A plotly figure displays itself through ``_ipython_display_``, which makes a new output each
+    time and ignores display ids; its MIME bundle, displayed raw, can be updated in place.
+    """
+    try:
+        bundle = dict(fig._repr_mimebundle_())  # uses plotly's renderer for this front end
+    except Exception:  # an older plotly without it
+        bundle = {}
+    if not bundle:
+        bundle = {"application/vnd.plotly.v1+json": fig.to_plotly_json()}
+    bundle.setdefault("text/plain", f"<live training plot: {fig.layout.title.text}>")
+    return bundle
