@@ -74,6 +74,12 @@ def test_build_creates_then_keeps_a_copy_of_learner_edits(tmp_path):
 
     assert [r.action for r in labs.build(labs_dir=tmp_path, solutions=[src])] == ["unchanged"]
 
+    # A new version of the lab replaces an untouched copy without keeping a backup ...
+    _solution_notebook(src, SOURCE + "\nprint('version 2')")
+    assert [(r.action, r.backup) for r in labs.build(labs_dir=tmp_path, solutions=[src])] == [("updated", None)]
+    assert not (tmp_path / "backups").exists()
+
+    # ... but a copy the learner has edited is kept, byte for byte, before it is replaced.
     edited = target.read_text().replace("raise NotImplementedError", "return 2 * (w * x - y) * x")
     target.write_text(edited)
     _solution_notebook(src, SOURCE + "\nprint('new in this version')")

@@ -45,6 +45,8 @@ NOISE_PATTERNS: tuple[str, ...] = (
     r"computation placer already registered",
     r"TF-TRT Warning: Could not find TensorRT",
     r"Attempting to register factory for plugin",
+    # Printed beside every failed eager op; the Python exception carries the same message.
+    r"Local rendezvous is aborting with status",
     r"^\s*$",
 )
 _NOISE = re.compile("|".join(NOISE_PATTERNS))

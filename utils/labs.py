@@ -22,6 +22,7 @@ exits non-zero when a generated copy is out of date.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 import sys
@@ -126,6 +127,33 @@ def _dumps(nb: dict[str, Any]) -> str:
     return json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
 
 
+def _fingerprint(nb: dict[str, Any]) -> str:
+    """Return a hash of ``nb`` without its own fingerprint field (what the generator wrote)."""
+    clean = copy.deepcopy(nb)
+    meta = clean.get("metadata", {})
+    meta.get("dl_course", {}).pop("generated", None)
+    if meta.get("dl_course") == {}:
+        del meta["dl_course"]
+    return hashlib.sha256(_dumps(clean).encode()).hexdigest()[:16]
+
+
+def _stamped(nb: dict[str, Any]) -> str:
+    """Return the generated notebook's text, fingerprinted so an unedited copy is recognised."""
+    nb = copy.deepcopy(nb)
+    nb.setdefault("metadata", {}).setdefault("dl_course", {})["generated"] = _fingerprint(nb)
+    return _dumps(nb)
+
+
+def _untouched(text: str) -> bool:
+    """Return True if ``text`` is a generated copy nobody has changed since it was written."""
+    try:
+        nb = json.loads(text)
+    except ValueError:
+        return False
+    recorded = nb.get("metadata", {}).get("dl_course", {}).get("generated")
+    return recorded is not None and recorded == _fingerprint(nb)
+
+
 def _load(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -152,19 +180,24 @@ class BuildResult:
 def build(*, labs_dir: Path | None = None, solutions: list[Path] | None = None) -> list[BuildResult]:
     """Write every learner notebook from its solution; return what was done to each.
 
-    A learner's copy that differs from the new one is kept as
-    ``labs/backups/<name>.<YYYYmmdd-HHMMSS>.ipynb`` before it is replaced, so no edit is lost.
+    A copy that has been changed since it was generated (its fingerprint no longer matches) is
+    kept as ``labs/backups/<name>.<YYYYmmdd-HHMMSS>.ipynb`` before it is replaced, so no edit
+    is lost; an older copy nobody touched is simply replaced.
     """
     target_dir = labs_dir or LABS_DIR
     backups = target_dir / "backups"
     results = []
     for src in solutions or solution_sources():
-        text = _dumps(build_notebook(_load(src), name=src.name))
+        text = _stamped(build_notebook(_load(src), name=src.name))
         target = target_dir / src.name
         if target.exists():
             old = target.read_text(encoding="utf-8")
             if old == text:
                 results.append(BuildResult(src.stem, "unchanged"))
+                continue
+            if _untouched(old):  # an older generated copy nobody edited: nothing to keep
+                target.write_text(text, encoding="utf-8")
+                results.append(BuildResult(src.stem, "updated"))
                 continue
             backups.mkdir(parents=True, exist_ok=True)
             stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -188,7 +221,7 @@ def out_of_sync(*, labs_dir: Path | None = None) -> list[str]:
     stale = []
     for src in solution_sources():
         target = target_dir / src.name
-        want = _dumps(build_notebook(_load(src), name=src.name))
+        want = _stamped(build_notebook(_load(src), name=src.name))
         if not target.exists() or target.read_text(encoding="utf-8") != want:
             stale.append(src.name)
     return stale

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import os
+import sysconfig
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import numpy as np
 __all__ = [
     "Exercise",
     "Feedback",
+    "LearnerError",
     "Mismatch",
     "NotDone",
     "call",
@@ -66,13 +68,22 @@ def is_placeholder(value: Any) -> bool:
     return value is Ellipsis or value is None
 
 
+def _library_dirs() -> tuple[str, ...]:
+    """Folders whose frames are not the learner's: this package, the standard library, site-packages."""
+    paths = sysconfig.get_paths()
+    dirs = {str(Path(__file__).resolve().parent.parent)}
+    dirs.update(str(Path(paths[k]).resolve()) for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths)
+    return tuple(sorted(dirs))
+
+
 def _learner_line(exc: BaseException) -> str:
-    """Describe the innermost frame of ``exc`` that is not course code."""
-    here = str(Path(__file__).resolve().parent.parent)
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(here)]
-    if not frames:
+    """Describe the innermost frame of ``exc`` that is the learner's own code."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    libraries = _library_dirs()
+    own = [f for f in frames if not str(Path(f.filename).resolve()).startswith(libraries)]
+    if not own:
         return ""
-    f = frames[-1]
+    f = own[-1]
     src = f" → {f.line.strip()}" if f.line else ""
     name = "your cell" if f.filename.startswith("<") or "ipykernel" in f.filename else Path(f.filename).name
     return f"line {f.lineno} of {name}{src}"
@@ -88,8 +99,11 @@ def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise NotDone
     if not callable(fn):
         raise Mismatch("a function", expected="a function (def ...)", got=type(fn).__name__)
+    from utils.env import quiet_stderr  # TensorFlow op errors also print a C++ line; the exception says it all
+
     try:
-        return fn(*args, **kwargs)
+        with quiet_stderr():
+            return fn(*args, **kwargs)
     except NotImplementedError as exc:
         raise NotDone from exc
     except Exception as exc:  # the learner's bug: report it kindly, not as a traceback
