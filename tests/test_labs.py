@@ -76,7 +76,9 @@ def test_build_creates_then_keeps_a_copy_of_learner_edits(tmp_path):
 
     # A new version of the lab replaces an untouched copy without keeping a backup ...
     _solution_notebook(src, SOURCE + "\nprint('version 2')")
-    assert [(r.action, r.backup) for r in labs.build(labs_dir=tmp_path, solutions=[src])] == [("updated", None)]
+    assert [(r.action, r.backup) for r in labs.build(labs_dir=tmp_path, solutions=[src])] == [
+        ("updated", None)
+    ]
     assert not (tmp_path / "backups").exists()
 
     # ... but a copy the learner has edited is kept, byte for byte, before it is replaced.

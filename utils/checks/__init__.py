@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from utils.env import quiet_stderr
+
 __all__ = [
     "Exercise",
     "Feedback",
@@ -72,7 +74,9 @@ def _library_dirs() -> tuple[str, ...]:
     """Folders whose frames are not the learner's: this package, the standard library, site-packages."""
     paths = sysconfig.get_paths()
     dirs = {str(Path(__file__).resolve().parent.parent)}
-    dirs.update(str(Path(paths[k]).resolve()) for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths)
+    dirs.update(
+        str(Path(paths[k]).resolve()) for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths
+    )
     return tuple(sorted(dirs))
 
 
@@ -99,10 +103,8 @@ def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise NotDone
     if not callable(fn):
         raise Mismatch("a function", expected="a function (def ...)", got=type(fn).__name__)
-    from utils.env import quiet_stderr  # TensorFlow op errors also print a C++ line; the exception says it all
-
     try:
-        with quiet_stderr():
+        with quiet_stderr():  # a failing TensorFlow op also prints a C++ line; the exception says it all
             return fn(*args, **kwargs)
     except NotImplementedError as exc:
         raise NotDone from exc
