@@ -1,0 +1,263 @@
+"""Tests of utils.widgets: the pure figure functions directly, and that the builders make working widgets."""
+
+from __future__ import annotations
+
+import base64
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from utils import widgets as W
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.normal(20, 5, size=200), [95.0, 120.0]])  # two clear outliers
+    return pd.DataFrame(
+        {"bill": values, "size": rng.integers(1, 6, size=202), "day": ["Sat", "Sun"] * 101, "empty": np.nan}
+    )
+
+
+@pytest.fixture
+def photo() -> np.ndarray:
+    rng = np.random.default_rng(1)
+    return rng.integers(0, 256, size=(24, 24, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def shown(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Capture the figures the builders would draw (outside a kernel they draw nothing)."""
+    figures: list = []
+    monkeypatch.setattr(W, "_show", figures.append)
+    return figures
+
+
+def _decode_png(uri: str) -> np.ndarray:
+    from PIL import Image
+
+    assert uri.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+
+
+# ------------------------------------------------------------------------------------------------
+# import cost
+# ------------------------------------------------------------------------------------------------
+
+
+def test_import_is_cheap() -> None:
+    code = (
+        "import sys, utils.widgets; "
+        "heavy = [m for m in ('tensorflow', 'plotly', 'ipywidgets', 'keras', 'pandas') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------------------------------------------
+# scaling: pure functions
+# ------------------------------------------------------------------------------------------------
+
+
+def test_clip_iqr_uses_tukeys_fences(table: pd.DataFrame) -> None:
+    x = table["bill"].to_numpy()
+    q1, q3 = np.percentile(x, [25, 75])
+    clipped = W.clip_iqr(x, 1.5)
+    assert clipped.max() == pytest.approx(q3 + 1.5 * (q3 - q1))
+    assert np.sum(clipped != x) >= 2  # the two outliers at least
+    np.testing.assert_array_equal(W.clip_iqr(x, 0), x)  # k = 0: nothing clipped
+    assert W.clip_iqr(x, 0) is not x  # a copy, never the caller's array
+
+
+@pytest.mark.parametrize(
+    ("name", "sklearn_scaler"),
+    [("standard", "StandardScaler"), ("min-max", "MinMaxScaler"), ("robust", "RobustScaler")],
+)
+def test_scale_values_matches_sklearn(table: pd.DataFrame, name: str, sklearn_scaler: str) -> None:
+    import sklearn.preprocessing
+
+    x = table["bill"].to_numpy()
+    expected = getattr(sklearn.preprocessing, sklearn_scaler)().fit_transform(x[:, None])[:, 0]
+    np.testing.assert_allclose(W.scale_values(x, name), expected, atol=1e-12)
+
+
+def test_scale_values_standard_uses_population_std() -> None:
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    z = W.scale_values(x, "standard")
+    assert z.std(ddof=0) == pytest.approx(1.0)
+    assert z.std(ddof=1) != pytest.approx(1.0)
+
+
+def test_scale_values_edge_cases() -> None:
+    np.testing.assert_array_equal(W.scale_values([3.0, 3.0, 3.0], "standard"), [0.0, 0.0, 0.0])  # no 0/0
+    np.testing.assert_array_equal(W.scale_values([1.0, 5.0], "none"), [1.0, 5.0])
+    with pytest.raises(ValueError, match="not one of"):
+        W.scale_values([1.0, 2.0], "log")
+
+
+def test_scaling_figure_traces_and_values(table: pd.DataFrame) -> None:
+    import plotly.graph_objects as go
+
+    x = table["bill"].to_numpy()
+    fig = W.scaling_figure(x, scaler="min-max", clip_k=1.5, name="bill", unit="$")
+    assert isinstance(fig, go.Figure)
+    assert [t.type for t in fig.data] == ["histogram", "histogram"]
+    assert [t.name for t in fig.data] == ["before", "after"]
+    np.testing.assert_allclose(fig.data[0].x, x)
+    np.testing.assert_allclose(fig.data[1].x, W.scale_values(W.clip_iqr(x, 1.5), "min-max"))
+    assert fig.layout.meta["after"]["min"] == pytest.approx(0.0)
+    assert fig.layout.meta["after"]["max"] == pytest.approx(1.0)
+    assert fig.layout.meta["n_clipped"] >= 2
+    assert "bill" in fig.layout.title.text
+    assert fig.layout.xaxis.title.text == "bill ($)"
+    assert fig.layout.yaxis.title.text and fig.layout.xaxis2.title.text
+
+
+def test_scaling_figure_skips_missing_values() -> None:
+    fig = W.scaling_figure(np.array([1.0, np.nan, 3.0]), scaler="none")
+    np.testing.assert_array_equal(fig.data[0].x, [1.0, 3.0])
+    with pytest.raises(ValueError, match="no values"):
+        W.scaling_figure(np.array([np.nan]))
+
+
+def test_scaling_figure_standard_stats(table: pd.DataFrame) -> None:
+    meta = W.scaling_figure(table["bill"], scaler="standard").layout.meta
+    assert meta["after"]["mean"] == pytest.approx(0.0, abs=1e-12)
+    assert meta["after"]["std"] == pytest.approx(1.0)
+    assert meta["n_clipped"] == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# scaling: the widget
+# ------------------------------------------------------------------------------------------------
+
+
+def test_scaling_explorer_builds_and_redraws(table: pd.DataFrame, shown: list) -> None:
+    import ipywidgets
+
+    explorer = W.scaling_explorer(table, units={"bill": "$"})
+    assert isinstance(explorer, ipywidgets.Widget)
+    controls = {c.description: c for c in explorer.children if hasattr(c, "description")}
+    assert set(controls) == {"column", "scaler", "clip k·IQR (0 = off)"}
+    assert list(controls["column"].options) == ["bill", "size"]  # numeric columns holding values
+    assert len(shown) == 1  # drawn once when built
+
+    controls["scaler"].value = "min-max"
+    controls["clip k·IQR (0 = off)"].value = 1.5
+    latest = shown[-1]
+    assert latest.layout.meta["after"]["max"] == pytest.approx(1.0)
+    assert latest.layout.meta["n_clipped"] >= 2
+
+
+def test_scaling_explorer_with_chosen_columns_and_errors(table: pd.DataFrame, shown: list) -> None:
+    explorer = W.scaling_explorer(table, columns=["size"])
+    assert list(explorer.children[0].options) == ["size"]
+    with pytest.raises(ValueError, match="not numeric"):
+        W.scaling_explorer(table, columns=["day"])
+    with pytest.raises(ValueError, match="at least one numeric"):
+        W.scaling_explorer(table[["day"]])
+    with pytest.raises(ValueError, match="no values"):
+        W.scaling_explorer(table, columns=["empty"])
+
+
+# ------------------------------------------------------------------------------------------------
+# augmentation: pure functions
+# ------------------------------------------------------------------------------------------------
+
+
+def test_augment_image_identity_and_dtype(photo: np.ndarray) -> None:
+    out = W.augment_image(photo)
+    assert out.shape == photo.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, photo / 255.0, atol=1e-6)
+    np.testing.assert_allclose(W.augment_image(photo / 255.0), out, atol=1e-6)  # float input in [0, 1]
+
+
+def test_augment_image_geometry(photo: np.ndarray) -> None:
+    x = photo / 255.0
+    np.testing.assert_allclose(W.augment_image(photo, flip=True), x[:, ::-1], atol=1e-6)
+    np.testing.assert_allclose(W.augment_image(photo, rotation_deg=180), x[::-1, ::-1], atol=1e-4)
+    # positive angles turn counter-clockwise, like np.rot90
+    np.testing.assert_allclose(
+        W.augment_image(photo, rotation_deg=90), np.rot90(x, 1, axes=(0, 1)), atol=1e-4
+    )
+
+
+def test_augment_image_zoom() -> None:
+    square = np.zeros((32, 32, 1), dtype=np.float32)
+    square[12:20, 12:20] = 1.0  # an 8×8 bright square in the centre
+    zoomed_in = W.augment_image(square, zoom=-0.5)  # shows the central half, twice as large
+    zoomed_out = W.augment_image(square, zoom=0.5)
+    assert (zoomed_in > 0.5).sum() == pytest.approx(4 * 64, rel=0.15)
+    assert (zoomed_out > 0.5).sum() < 64
+    assert zoomed_in.shape == square.shape
+
+
+def test_augment_image_contrast_formula(photo: np.ndarray) -> None:
+    x = photo / 255.0
+    mean = x.mean(axis=(0, 1), keepdims=True)
+    expected = np.clip((x - mean) * 1.7 + mean, 0, 1)
+    np.testing.assert_allclose(W.augment_image(photo, contrast=1.7), expected, atol=1e-5)
+    flat = W.augment_image(photo, contrast=0.0)
+    np.testing.assert_allclose(flat, np.broadcast_to(mean, x.shape), atol=1e-5)
+
+
+def test_augmentation_figure_grey_and_integer_images() -> None:
+    grey = np.arange(64, dtype=np.int64).reshape(8, 8, 1) * 4  # integers 0..252, one channel
+    np.testing.assert_allclose(W.augment_image(grey), grey / 255.0, atol=1e-6)
+    fig = W.augmentation_figure(grey, flip=True)
+    np.testing.assert_array_equal(_decode_png(fig.data[0].source), grey[..., 0])
+    np.testing.assert_array_equal(_decode_png(fig.data[1].source), grey[:, ::-1, 0])
+
+
+def test_augment_image_rejects_batches(photo: np.ndarray) -> None:
+    with pytest.raises(ValueError, match=r"\(H, W, C\)"):
+        W.augment_image(photo[None])
+
+
+def test_augmentation_figure(photo: np.ndarray) -> None:
+    import plotly.graph_objects as go
+
+    fig = W.augmentation_figure(photo, rotation_deg=90, contrast=1.5, flip=True, name="test")
+    assert isinstance(fig, go.Figure)
+    assert [t.type for t in fig.data] == ["image", "image"]
+    original, augmented = (_decode_png(t.source) for t in fig.data)
+    np.testing.assert_array_equal(original, photo)  # PNG is lossless
+    expected = W.augment_image(photo, rotation_deg=90, contrast=1.5, flip=True)
+    assert np.abs(augmented / 255.0 - expected).max() <= 0.5 / 255 + 1e-6  # rounding to 8 bits only
+    assert fig.layout.meta == {"rotation_deg": 90, "zoom": 0.0, "contrast": 1.5, "flip": True}
+    assert "test" in fig.layout.title.text
+
+
+# ------------------------------------------------------------------------------------------------
+# augmentation: the widget
+# ------------------------------------------------------------------------------------------------
+
+
+def test_augmentation_explorer_builds_and_redraws(photo: np.ndarray, shown: list) -> None:
+    import ipywidgets
+
+    explorer = W.augmentation_explorer(photo, name="test")
+    assert isinstance(explorer, ipywidgets.Widget)
+    controls = {c.description: c for c in explorer.children if hasattr(c, "description")}
+    assert {"rotation (degrees)", "zoom (− in, + out)", "contrast ×", "flip left-right"} <= set(controls)
+    assert len(shown) == 1
+
+    controls["rotation (degrees)"].value = 30.0
+    controls["flip left-right"].value = "yes"
+    assert shown[-1].layout.meta["rotation_deg"] == 30.0
+    assert shown[-1].layout.meta["flip"] is True
+
+
+def test_augmentation_explorer_rejects_bad_image(shown: list) -> None:
+    with pytest.raises(ValueError):
+        W.augmentation_explorer(np.zeros((4, 4)))
+    assert shown == []
+
+
+def test_show_outside_a_kernel_draws_nothing() -> None:
+    W._show(object())  # no IPython here: must neither fail nor print

@@ -1,0 +1,336 @@
+"""ipywidgets explorers for the lessons, each a thin shell over a pure function.
+
+Every explorer has two halves:
+
+- a *pure* function (``scaling_figure``, ``augmentation_figure``) that takes plain values and
+  returns a plotly figure. It has no widgets in it, so tests call it directly and check the
+  figure's traces and numbers;
+- a *builder* (``scaling_explorer``, ``augmentation_explorer``) that wires sliders and drop-downs
+  to that function with ``ipywidgets.interactive`` and returns the widget for the notebook to show.
+
+The builders use only what ipywidgets 7.7 (Colab) and 8.x share: ``interactive`` (which puts
+the figure in an ``Output``), ``FloatSlider`` and ``Dropdown``. ipywidgets, plotly and
+TensorFlow are imported inside the functions, so ``import utils.widgets`` costs nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # imported only for type checkers; at run time they are imported lazily
+    import pandas as pd
+    import plotly.graph_objects as go
+
+__all__ = [
+    "SCALERS",
+    "augment_image",
+    "augmentation_explorer",
+    "augmentation_figure",
+    "clip_iqr",
+    "scale_values",
+    "scaling_explorer",
+    "scaling_figure",
+]
+
+#: The scalers the scaling explorer offers, by the name shown in its drop-down.
+SCALERS: tuple[str, ...] = ("none", "standard", "min-max", "robust")
+
+
+# ----------------------------------------------------------------------------------------------
+# Plumbing shared by the builders
+# ----------------------------------------------------------------------------------------------
+
+
+def _show(fig: Any) -> None:
+    """Draw ``fig`` in the current output area; outside a Jupyter kernel there is nowhere to draw."""
+    from IPython import get_ipython
+    from IPython.display import display
+
+    if get_ipython() is not None:
+        display(fig)
+
+
+def _png_data_uri(image: np.ndarray) -> str:
+    """Return an image in [0, 1], (H, W, 3) or grey (H, W, 1), as a ``data:image/png;base64,...`` URI."""
+    from PIL import Image
+
+    pixels = np.clip(np.rint(np.asarray(image, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+    if pixels.ndim == 3 and pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]  # PIL wants grey images as (H, W)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+# ----------------------------------------------------------------------------------------------
+# Scaling and outliers
+# ----------------------------------------------------------------------------------------------
+
+
+def clip_iqr(values: Sequence[float] | np.ndarray, k: float) -> np.ndarray:
+    """Return ``values`` clipped to Tukey's fences ``[Q1 - k·IQR, Q3 + k·IQR]``; ``k <= 0`` clips nothing."""
+    x = np.asarray(values, dtype=np.float64)
+    if k <= 0:
+        return x.copy()
+    q1, q3 = np.percentile(x, [25, 75])
+    iqr = q3 - q1
+    return np.clip(x, q1 - k * iqr, q3 + k * iqr)
+
+
+def scale_values(values: Sequence[float] | np.ndarray, scaler: str = "standard") -> np.ndarray:
+    """Return ``values`` rescaled by ``scaler`` (one of :data:`SCALERS`), as float64.
+
+    - ``standard``: $(x - \\mu) / \\sigma$ with the population standard deviation (``ddof=0``,
+      as scikit-learn's ``StandardScaler`` and Keras's ``Normalization`` use);
+    - ``min-max``: $(x - \\min) / (\\max - \\min)$, into [0, 1];
+    - ``robust``: $(x - \\text{median}) / \\text{IQR}$, as scikit-learn's ``RobustScaler``;
+    - ``none``: unchanged.
+
+    A constant column (zero spread) is only centred, never divided by zero.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if scaler == "none":
+        return x.copy()
+    if scaler == "standard":
+        centre, spread = x.mean(), x.std()
+    elif scaler == "min-max":
+        centre, spread = x.min(), x.max() - x.min()
+    elif scaler == "robust":
+        q1, median, q3 = np.percentile(x, [25, 50, 75])
+        centre, spread = median, q3 - q1
+    else:
+        raise ValueError(f"scaler={scaler!r} is not one of {', '.join(SCALERS)}.")
+    return (x - centre) / (spread if spread > 0 else 1.0)
+
+
+def scaling_figure(
+    values: Sequence[float] | np.ndarray,
+    *,
+    scaler: str = "standard",
+    clip_k: float = 0.0,
+    name: str = "value",
+    unit: str = "",
+    nbins: int = 30,
+) -> go.Figure:
+    """Return a two-panel figure: the histogram of ``values`` before and after clipping + scaling.
+
+    Missing values (NaN) are left out. ``clip_k`` > 0 first clips to Tukey's fences (``clip_iqr``),
+    then ``scaler`` rescales.
+    The left trace holds the raw values, the right trace the transformed ones (``trace.x``), and
+    the figure's ``layout.meta`` holds their mean, standard deviation, minimum and maximum.
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    raw = np.asarray(values, dtype=np.float64)
+    raw = raw[~np.isnan(raw)]
+    if raw.size == 0:
+        raise ValueError(f"'{name}' has no values to plot (empty, or all missing).")
+    clipped = clip_iqr(raw, clip_k)
+    scaled = scale_values(clipped, scaler)
+    n_clipped = int(np.sum(clipped != raw))
+
+    def stats(a: np.ndarray) -> dict[str, float]:
+        return {"mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()), "max": float(a.max())}
+
+    before, after = stats(raw), stats(scaled)
+    unit_text = f" ({unit})" if unit else ""
+    clip_text = (
+        f"clipped at Q1−{clip_k:g}·IQR, Q3+{clip_k:g}·IQR ({n_clipped} values)" if clip_k > 0 else "no clip"
+    )
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=(
+            f"raw: mean {before['mean']:.3g}, std {before['std']:.3g}",
+            f"{clip_text}, {scaler}: mean {after['mean']:.3g}, std {after['std']:.3g}",
+        ),
+    )
+    fig.add_trace(go.Histogram(x=raw, nbinsx=nbins, name="before", marker_color="#636EFA"), row=1, col=1)
+    fig.add_trace(go.Histogram(x=scaled, nbinsx=nbins, name="after", marker_color="#EF553B"), row=1, col=2)
+    fig.update_xaxes(title_text=f"{name}{unit_text}", row=1, col=1)
+    fig.update_xaxes(title_text=f"{name}, {scaler} scaled" if scaler != "none" else name, row=1, col=2)
+    fig.update_yaxes(title_text="count (rows)", row=1, col=1)
+    fig.update_yaxes(title_text="count (rows)", row=1, col=2)
+    fig.update_layout(
+        title=f"Scaling '{name}': before and after",
+        legend_title_text="values",
+        height=380,
+        bargap=0.05,
+        meta={"before": before, "after": after, "n_clipped": n_clipped},
+    )
+    return fig
+
+
+def scaling_explorer(
+    df: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    *,
+    units: dict[str, str] | None = None,
+) -> Any:
+    """Return an ipywidgets explorer: pick a column, a scaler and a clip threshold, see both histograms.
+
+    ``columns`` defaults to the numeric columns of ``df`` that hold at least one value; ``units``
+    maps a column to its unit for the axis label. The figure comes from :func:`scaling_figure`.
+    """
+    import ipywidgets as w
+
+    numeric = list(df.select_dtypes("number").columns)
+    options = list(columns) if columns is not None else [c for c in numeric if df[c].notna().any()]
+    if not options:
+        raise ValueError(
+            "scaling_explorer needs at least one numeric column; this DataFrame has none with values."
+        )
+    missing = [c for c in options if c not in numeric]
+    if missing:
+        raise ValueError(f"Columns {missing} are not numeric columns of the DataFrame.")
+    units = units or {}
+
+    def draw(column: str, scaler: str, clip_k: float) -> None:
+        values = df[column].to_numpy(dtype=float, na_value=np.nan)
+        _show(scaling_figure(values, scaler=scaler, clip_k=clip_k, name=column, unit=units.get(column, "")))
+
+    for column in options:  # fail here, loudly, rather than inside the widget where errors are hidden
+        scaling_figure(df[column].to_numpy(dtype=float, na_value=np.nan), name=column)
+    style = {"description_width": "initial"}
+    return w.interactive(
+        draw,
+        column=w.Dropdown(options=options, value=options[0], description="column", style=style),
+        scaler=w.Dropdown(options=list(SCALERS), value="standard", description="scaler", style=style),
+        clip_k=w.FloatSlider(
+            value=0.0,
+            min=0.0,
+            max=4.0,
+            step=0.25,
+            description="clip k·IQR (0 = off)",
+            continuous_update=False,
+            style=style,
+        ),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Image augmentation
+# ----------------------------------------------------------------------------------------------
+
+
+def augment_image(
+    image: np.ndarray,
+    *,
+    rotation_deg: float = 0.0,
+    zoom: float = 0.0,
+    contrast: float = 1.0,
+    flip: bool = False,
+) -> np.ndarray:
+    """Return ``image`` transformed exactly as chosen, as float32 in [0, 1] with the same shape.
+
+    Uses the Keras preprocessing layers with their random range collapsed to one value, so you
+    see what ``RandomRotation``/``RandomZoom`` do at that setting:
+
+    - ``rotation_deg``: counter-clockwise rotation in degrees (``RandomRotation`` takes a
+      fraction of a full turn, ``rotation_deg / 360``);
+    - ``zoom``: ``RandomZoom`` height and width factor; negative zooms in, positive zooms out;
+    - ``contrast``: $(x - \\bar{x}_c) \\cdot c + \\bar{x}_c$ with $\\bar{x}_c$ each channel's
+      mean, clipped to [0, 1] (``RandomContrast`` draws $c$ at random);
+    - ``flip``: mirror left-right.
+
+    ``image`` may hold integers in [0, 255] (uint8, as decoded) or floats in [0, 1]; shape (H, W, C).
+    """
+    from utils.env import import_tensorflow
+
+    tf = import_tensorflow()
+    import keras
+
+    x = np.asarray(image)
+    x = x.astype(np.float32) / 255.0 if np.issubdtype(x.dtype, np.integer) else x.astype(np.float32)
+    if x.ndim != 3:
+        raise ValueError(f"augment_image expects one image of shape (H, W, C); got shape {x.shape}.")
+    t = tf.convert_to_tensor(x)
+    if flip:
+        t = tf.reverse(t, axis=[1])
+    if rotation_deg:
+        turn = float(rotation_deg) / 360.0
+        t = keras.layers.RandomRotation((turn, turn), fill_mode="constant", fill_value=0.0)(t, training=True)
+    if zoom:
+        t = keras.layers.RandomZoom((zoom, zoom), (zoom, zoom), fill_mode="constant", fill_value=0.0)(
+            t, training=True
+        )
+    if contrast != 1.0:
+        mean = tf.reduce_mean(t, axis=(0, 1), keepdims=True)
+        t = tf.clip_by_value((t - mean) * float(contrast) + mean, 0.0, 1.0)
+    return np.clip(np.asarray(t, dtype=np.float32), 0.0, 1.0)
+
+
+def augmentation_figure(
+    image: np.ndarray,
+    *,
+    rotation_deg: float = 0.0,
+    zoom: float = 0.0,
+    contrast: float = 1.0,
+    flip: bool = False,
+    name: str = "photo",
+) -> go.Figure:
+    """Return a figure with ``image`` (left) and :func:`augment_image` of it (right), as two ``go.Image``.
+
+    The images are sent as PNG (``trace.source``), which keeps a 640×427 photo small in the
+    notebook; ``layout.meta`` records the settings used.
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    original = augment_image(image)  # same dtype handling, no transform
+    augmented = augment_image(image, rotation_deg=rotation_deg, zoom=zoom, contrast=contrast, flip=flip)
+    settings = {"rotation_deg": rotation_deg, "zoom": zoom, "contrast": contrast, "flip": bool(flip)}
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=(
+            "original",
+            f"rotation {rotation_deg:g}°, zoom {zoom:+g}, contrast ×{contrast:g}"
+            + (", flipped" if flip else ""),
+        ),
+    )
+    fig.add_trace(go.Image(source=_png_data_uri(original), name="original"), row=1, col=1)
+    fig.add_trace(go.Image(source=_png_data_uri(augmented), name="augmented"), row=1, col=2)
+    fig.update_xaxes(title_text="x (pixels)", showticklabels=False)
+    fig.update_yaxes(title_text="y (pixels)", showticklabels=False)
+    fig.update_layout(
+        title=f"Augmenting '{name}'", height=360, margin={"l": 20, "r": 20, "t": 70, "b": 40}, meta=settings
+    )
+    return fig
+
+
+def augmentation_explorer(image: np.ndarray, *, name: str = "photo") -> Any:
+    """Return an ipywidgets explorer with rotation, zoom and contrast sliders and a flip switch.
+
+    The figure comes from :func:`augmentation_figure`; each change redraws it.
+    """
+    import ipywidgets as w
+
+    def draw(rotation_deg: float, zoom: float, contrast: float, flip: str) -> None:
+        _show(
+            augmentation_figure(
+                image, rotation_deg=rotation_deg, zoom=zoom, contrast=contrast, flip=flip == "yes", name=name
+            )
+        )
+
+    augment_image(image)  # fail here, loudly, if the image is not (H, W, C)
+    style = {"description_width": "initial"}
+
+    def slider(value: float, lo: float, hi: float, step: float, label: str) -> Any:
+        return w.FloatSlider(
+            value=value, min=lo, max=hi, step=step, description=label, continuous_update=False, style=style
+        )
+
+    return w.interactive(
+        draw,
+        rotation_deg=slider(0.0, -45.0, 45.0, 5.0, "rotation (degrees)"),
+        zoom=slider(0.0, -0.5, 0.5, 0.05, "zoom (− in, + out)"),
+        contrast=slider(1.0, 0.2, 2.0, 0.1, "contrast ×"),
+        flip=w.Dropdown(options=["no", "yes"], value="no", description="flip left-right", style=style),
+    )
