@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["checks", "data", "env", "labs", "live", "viz", "widgets"]
+__all__ = ["checks", "data", "deploy", "env", "labs", "live", "models", "viz", "widgets"]
 
 
 def __getattr__(name: str) -> ModuleType:
