@@ -1,0 +1,128 @@
+"""Repository hygiene: committed notebooks are clean and follow the course template, and ruff is happy.
+
+- No outputs or execution counts are committed (rendering with outputs is a build step).
+- Cell ids are stable: ``<prefix>-NN``, one prefix per notebook, unique, so diffs stay readable and
+  a re-save in JupyterLab does not churn them.
+- Every lesson opens with its title, launch links, objectives, time per profile and the one setup
+  cell, and closes with a summary and what comes next; every lab has its title, links, time and
+  setup cell.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+LAB_SOURCES = sorted((ROOT / "labs" / "solutions").glob("*.ipynb"))
+LAB_COPIES = sorted((ROOT / "labs").glob("*.ipynb"))
+ALL = LESSONS + LAB_SOURCES + LAB_COPIES
+
+SETUP_CELL = (
+    "# Setup: load the course helpers and configure TensorFlow for this machine (run this first).\n"
+    "import utils\n\ncfg = utils.env.setup()"
+)
+ID_PATTERN = re.compile(r"^([a-z][a-z0-9_]*)-(\d{2,3})$")
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _text(cell: dict) -> str:
+    src = cell["source"]
+    return src if isinstance(src, str) else "".join(src)
+
+
+def _name(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("path", ALL, ids=_name)
+def test_no_outputs_committed(path):
+    dirty = [
+        c.get("id")
+        for c in _cells(path)
+        if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count") is not None)
+    ]
+    assert not dirty, f"{_name(path)}: cells {dirty} carry outputs; clear them before committing"
+
+
+@pytest.mark.parametrize("path", ALL, ids=_name)
+def test_cell_ids_are_stable(path):
+    ids = [c.get("id") for c in _cells(path)]
+    assert all(ids), f"{_name(path)}: some cells have no id"
+    assert len(set(ids)) == len(ids), f"{_name(path)}: duplicate cell ids"
+    bad = [i for i in ids if not ID_PATTERN.match(i)]
+    assert not bad, f"{_name(path)}: ids {bad[:5]} are not of the form <prefix>-NN"
+    prefixes = {ID_PATTERN.match(i).group(1) for i in ids}
+    assert len(prefixes) == 1, f"{_name(path)}: several id prefixes {sorted(prefixes)}"
+
+
+def _launch_links_ok(text: str, rel: str) -> bool:
+    return (
+        f"https://colab.research.google.com/github/dl-course/dl-course/blob/main/{rel}" in text
+        and f"https://mybinder.org/v2/gh/dl-course/dl-course/main?urlpath=lab/tree/{rel}" in text
+    )
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=_name)
+def test_lesson_follows_the_template(path):
+    cells = _cells(path)
+    first, rel = _text(cells[0]), _name(path)
+    number = path.name[:2]
+    assert cells[0]["cell_type"] == "markdown" and first.startswith(f"# {number} · "), (
+        f"{rel}: the first cell must be the title '# {number} · …'"
+    )
+    assert _launch_links_ok(first, rel), f"{rel}: the title cell needs Colab and Binder links to {rel}"
+    assert "**What you will learn**" in first, f"{rel}: the title cell needs 'What you will learn'"
+    time_line = next((line for line in first.splitlines() if line.startswith("**Time:**")), "")
+    assert "cpu" in time_line and "smoke" in time_line, f"{rel}: '**Time:**' must give the time per profile"
+    setups = [c for c in cells if c["cell_type"] == "code" and _text(c).strip() == SETUP_CELL]
+    first_code = next(c for c in cells if c["cell_type"] == "code")
+    assert len(setups) == 1 and setups[0] is first_code, f"{rel}: the first code cell must be the setup cell"
+    headings = [line.strip() for c in cells if c["cell_type"] == "markdown" for line in _text(c).splitlines()]
+    assert "## Summary" in headings, f"{rel}: no '## Summary' section"
+    assert "## Next" in headings, f"{rel}: no '## Next' section"
+    assert headings.index("## Summary") < headings.index("## Next"), f"{rel}: Summary must come before Next"
+
+
+@pytest.mark.parametrize("path", LAB_SOURCES, ids=_name)
+def test_lab_follows_the_template(path):
+    cells = _cells(path)
+    first, rel = _text(cells[0]), _name(path)
+    generated = f"labs/{path.name}"  # learners open the generated copy
+    assert first.startswith(f"# Lab {path.name[3:5]} · "), f"{rel}: the first cell must be '# Lab NN · …'"
+    assert _launch_links_ok(first, generated), (
+        f"{rel}: the title cell needs Colab and Binder links to {generated}"
+    )
+    assert "**Time:**" in first, f"{rel}: the title cell needs '**Time:**'"
+    first_code = next(c for c in cells if c["cell_type"] == "code")
+    assert _text(first_code).strip() == SETUP_CELL, f"{rel}: the first code cell must be the setup cell"
+
+
+def test_every_lesson_and_lab_is_found():
+    assert len(LESSONS) >= 3 and LAB_SOURCES, "the notebook globs found nothing"
+    assert [p.name for p in LAB_COPIES] == [p.name for p in LAB_SOURCES], (
+        "every lab source has one generated copy"
+    )
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_ruff_is_clean(command):
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent))
+    assert ruff, "ruff is not installed next to this Python; it is in requirements.txt"
+    done = subprocess.run(
+        [ruff, *command, "utils", "tests", "benchmarks", "notebooks", "labs", "conftest.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
