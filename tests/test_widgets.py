@@ -261,3 +261,122 @@ def test_augmentation_explorer_rejects_bad_image(shown: list) -> None:
 
 def test_show_outside_a_kernel_draws_nothing() -> None:
     W._show(object())  # no IPython here: must neither fail nor print
+
+
+# ------------------------------------------------------------------------------------------------
+# convolution kernels: pure functions
+# ------------------------------------------------------------------------------------------------
+
+
+def test_to_grey_uses_luma_weights_and_accepts_every_layout(photo: np.ndarray) -> None:
+    grey = W.to_grey(photo)
+    assert grey.shape == photo.shape[:2] and grey.dtype == np.float64
+    np.testing.assert_allclose(grey, (photo / 255.0) @ [0.299, 0.587, 0.114])
+    np.testing.assert_allclose(W.to_grey(grey[..., None]), grey)
+    np.testing.assert_allclose(W.to_grey(grey), grey)
+    with pytest.raises(ValueError, match="one image"):
+        W.to_grey(photo[None])
+
+
+@pytest.mark.parametrize("kernel_shape", [(3, 3), (4, 4), (2, 5)])
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_convolve_image_matches_keras_conv2d(kernel_shape: tuple[int, int], padding: str) -> None:
+    import keras
+
+    rng = np.random.default_rng(3)
+    image = rng.random((9, 11))
+    kernel = rng.normal(size=kernel_shape)
+    layer = keras.layers.Conv2D(1, kernel_shape, padding=padding, use_bias=False)
+    layer.build((None, 9, 11, 1))
+    layer.set_weights([kernel[:, :, None, None]])
+    expected = np.asarray(layer(image[None, :, :, None].astype("float32")))[0, :, :, 0]
+    got = W.convolve_image(image, kernel, padding=padding)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_convolve_image_is_a_cross_correlation() -> None:
+    from scipy.signal import convolve2d, correlate2d
+
+    rng = np.random.default_rng(4)
+    image, kernel = rng.random((6, 7)), rng.normal(size=(3, 3))
+    got = W.convolve_image(image, kernel, padding="valid")
+    np.testing.assert_allclose(got, correlate2d(image, kernel, mode="valid"))
+    assert not np.allclose(got, convolve2d(image, kernel, mode="valid"))  # the kernel is not flipped
+    np.testing.assert_allclose(got, convolve2d(image, kernel[::-1, ::-1], mode="valid"))
+
+
+def test_convolve_image_presets_do_what_their_names_say() -> None:
+    step = np.zeros((8, 8))
+    step[:, 4:] = 1.0  # dark left half, bright right half: one vertical edge
+    np.testing.assert_allclose(W.convolve_image(step, W.KERNELS["identity"]), step)
+    sobel_x = W.convolve_image(step, W.KERNELS["Sobel x (vertical edges)"], padding="valid")
+    sobel_y = W.convolve_image(step, W.KERNELS["Sobel y (horizontal edges)"], padding="valid")
+    assert sobel_x.max() == pytest.approx(4.0) and np.all(sobel_x >= 0)  # brighter to the right: positive
+    np.testing.assert_allclose(sobel_y, 0.0)  # no horizontal edge
+    for name in ("box blur", "Gaussian blur", "sharpen"):
+        assert np.sum(W.KERNELS[name]) == pytest.approx(1.0)  # keep the brightness of a flat area
+    assert np.sum(W.KERNELS["outline (Laplacian)"]) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="same' or 'valid"):
+        W.convolve_image(step, W.KERNELS["identity"], padding="full")
+    with pytest.raises(ValueError, match="2-D"):
+        W.convolve_image(step, np.ones((3, 3, 1)))
+    with pytest.raises(ValueError, match="does not fit"):
+        W.convolve_image(np.ones((2, 2)), np.ones((3, 3)), padding="valid")
+
+
+def test_kernel_figure_panels_and_scales(photo: np.ndarray) -> None:
+    import plotly.graph_objects as go
+
+    blur = W.kernel_figure(photo, W.KERNELS["box blur"], name="test")
+    assert isinstance(blur, go.Figure)
+    assert [t.name for t in blur.data] == ["input", "kernel", "output"]
+    np.testing.assert_allclose(blur.data[2].z, W.convolve_image(photo, W.KERNELS["box blur"]))
+    assert blur.data[2].zmin == 0 and blur.data[2].zmax == 1  # keeps brightness: grey scale
+    assert blur.layout.meta["sum"] == pytest.approx(1.0) and "test" in blur.layout.title.text
+
+    edges = W.kernel_figure(photo, W.KERNELS["Sobel y (horizontal edges)"])
+    assert edges.data[2].zmin == -edges.data[2].zmax  # signed output: centred scale
+    assert edges.layout.meta["min"] < 0 < edges.layout.meta["max"]
+    np.testing.assert_allclose(edges.data[1].z, W.KERNELS["Sobel y (horizontal edges)"])
+    assert edges.layout.xaxis.title.text == "x (pixels)" and edges.layout.yaxis.title.text
+
+
+# ------------------------------------------------------------------------------------------------
+# convolution kernels: the widget
+# ------------------------------------------------------------------------------------------------
+
+
+def _kernel_boxes(explorer) -> list:
+    grid = explorer.children[1].children[1]
+    return [box for row in grid.children for box in row.children]
+
+
+def test_kernel_explorer_presets_and_edits_redraw(photo: np.ndarray, shown: list) -> None:
+    import ipywidgets
+
+    explorer = W.kernel_explorer(photo, name="test", preset="identity")
+    assert isinstance(explorer, ipywidgets.Widget)
+    menu, boxes = explorer.children[0], _kernel_boxes(explorer)
+    assert list(menu.options) == list(W.KERNELS) and len(boxes) == 9
+    assert len(shown) == 1
+    np.testing.assert_allclose(shown[-1].data[2].z, W.to_grey(photo))  # identity
+
+    menu.value = "sharpen"
+    assert len(shown) == 2  # one redraw for the preset, not one per box
+    np.testing.assert_allclose(shown[-1].layout.meta["kernel"], W.KERNELS["sharpen"])
+    assert [b.value for b in boxes] == pytest.approx(np.ravel(W.KERNELS["sharpen"]))
+
+    boxes[4].value = 9.0  # edit the centre
+    expected = np.array(W.KERNELS["sharpen"], dtype=float)
+    expected[1, 1] = 9.0
+    np.testing.assert_allclose(shown[-1].layout.meta["kernel"], expected)
+    np.testing.assert_allclose(shown[-1].data[2].z, W.convolve_image(photo, expected))
+
+
+def test_kernel_explorer_rejects_bad_input(shown: list) -> None:
+    with pytest.raises(ValueError, match="not one of"):
+        W.kernel_explorer(np.zeros((4, 4)), preset="blurry")
+    with pytest.raises(ValueError, match="one image"):
+        W.kernel_explorer(np.zeros((2, 4, 4, 3)))
+    assert shown == []

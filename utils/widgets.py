@@ -27,14 +27,19 @@ if TYPE_CHECKING:  # imported only for type checkers; at run time they are impor
     import plotly.graph_objects as go
 
 __all__ = [
+    "KERNELS",
     "SCALERS",
     "augment_image",
     "augmentation_explorer",
     "augmentation_figure",
     "clip_iqr",
+    "convolve_image",
+    "kernel_explorer",
+    "kernel_figure",
     "scale_values",
     "scaling_explorer",
     "scaling_figure",
+    "to_grey",
 ]
 
 #: The scalers the scaling explorer offers, by the name shown in its drop-down.
@@ -334,3 +339,183 @@ def augmentation_explorer(image: np.ndarray, *, name: str = "photo") -> Any:
         contrast=slider(1.0, 0.2, 2.0, 0.1, "contrast ×"),
         flip=w.Dropdown(options=["no", "yes"], value="no", description="flip left-right", style=style),
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# Convolution kernels (lesson 04)
+# ----------------------------------------------------------------------------------------------
+
+#: The kernel explorer's presets: 3×3 kernels, applied as Keras applies them (cross-correlation).
+KERNELS: dict[str, tuple[tuple[float, ...], ...]] = {
+    "identity": ((0, 0, 0), (0, 1, 0), (0, 0, 0)),
+    "box blur": ((1 / 9, 1 / 9, 1 / 9), (1 / 9, 1 / 9, 1 / 9), (1 / 9, 1 / 9, 1 / 9)),
+    "Gaussian blur": ((1 / 16, 2 / 16, 1 / 16), (2 / 16, 4 / 16, 2 / 16), (1 / 16, 2 / 16, 1 / 16)),
+    "sharpen": ((0, -1, 0), (-1, 5, -1), (0, -1, 0)),
+    "Sobel x (vertical edges)": ((-1, 0, 1), (-2, 0, 2), (-1, 0, 1)),
+    "Sobel y (horizontal edges)": ((-1, -2, -1), (0, 0, 0), (1, 2, 1)),
+    "emboss": ((-2, -1, 0), (-1, 1, 1), (0, 1, 2)),
+    "outline (Laplacian)": ((-1, -1, -1), (-1, 8, -1), (-1, -1, -1)),
+}
+
+
+def to_grey(image: np.ndarray) -> np.ndarray:
+    """Return ``image`` as a grey float64 array (H, W) in [0, 1].
+
+    Accepts (H, W), (H, W, 1) or RGB (H, W, 3), as uint8 0-255 or floats in [0, 1]. RGB is mixed
+    with the luma weights 0.299 R + 0.587 G + 0.114 B (as ``tf.image.rgb_to_grayscale``).
+    """
+    x = np.asarray(image)
+    x = x.astype(np.float64) / 255.0 if np.issubdtype(x.dtype, np.integer) else x.astype(np.float64)
+    if x.ndim == 3 and x.shape[-1] == 1:
+        x = x[..., 0]
+    elif x.ndim == 3 and x.shape[-1] == 3:
+        x = x @ np.array([0.299, 0.587, 0.114])
+    if x.ndim != 2:
+        raise ValueError(f"expected one image (H, W), (H, W, 1) or (H, W, 3); got shape {x.shape}.")
+    return x
+
+
+def convolve_image(image: np.ndarray, kernel: Any, *, padding: str = "same") -> np.ndarray:
+    """Return ``image`` convolved with ``kernel`` exactly as ``keras.layers.Conv2D`` does it, float64.
+
+    The image is first made grey with :func:`to_grey`. Like Keras, this is a cross-correlation
+    (the kernel is not flipped): $y_{i,j} = \\sum_{u,v} x_{i+u,\\,j+v}\\,K_{u,v}$. ``padding`` is
+    ``"same"`` (zeros around the image; for a kernel of even size the extra row and column go
+    at the bottom and right) or ``"valid"`` (no padding; the output is $k-1$ smaller).
+    """
+    x = to_grey(image)
+    k = np.asarray(kernel, dtype=np.float64)
+    if k.ndim != 2:
+        raise ValueError(f"the kernel must be 2-D (k_h, k_w); got shape {k.shape}.")
+    kh, kw = k.shape
+    if padding == "same":
+        top, left = (kh - 1) // 2, (kw - 1) // 2
+        x = np.pad(x, ((top, kh - 1 - top), (left, kw - 1 - left)))
+    elif padding != "valid":
+        raise ValueError(f"padding={padding!r} must be 'same' or 'valid'.")
+    if x.shape[0] < kh or x.shape[1] < kw:
+        raise ValueError(f"a {kh}×{kw} kernel does not fit in an image of {x.shape[0]}×{x.shape[1]} pixels.")
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw))  # (H_out, W_out, kh, kw)
+    return np.einsum("ijuv,uv->ij", windows, k)
+
+
+def kernel_figure(image: np.ndarray, kernel: Any, *, name: str = "photo") -> go.Figure:
+    """Return three panels: the grey ``image``, the ``kernel`` with its numbers, and the convolved image.
+
+    The output uses a grey scale from 0 to 1 when the kernel's weights sum to about 1 (it keeps
+    the brightness: blur, sharpen, identity), and a red-blue scale centred on 0 otherwise (edge
+    detectors, whose output is signed; the colours saturate at the 99.5th percentile of |output|). ``layout.meta`` holds the kernel, its sum and the output's
+    minimum and maximum; ``fig.data[2].z`` is the output of :func:`convolve_image`.
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    grey = to_grey(image)
+    k = np.asarray(kernel, dtype=np.float64)
+    out = convolve_image(grey, k)
+    total = float(k.sum())
+    keeps_brightness = abs(total - 1.0) < 0.05
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        column_widths=[0.42, 0.16, 0.42],
+        subplot_titles=("input (grey)", f"kernel (sum {total:.3g})", "output = input ⋆ kernel"),
+        horizontal_spacing=0.09,
+    )
+    fig.add_trace(
+        go.Heatmap(z=grey, colorscale="gray", zmin=0, zmax=1, showscale=False, name="input"), row=1, col=1
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=k,
+            colorscale="RdBu_r",
+            zmid=0,
+            showscale=False,
+            text=k,
+            texttemplate="%{text:.3g}",
+            name="kernel",
+        ),
+        row=1,
+        col=2,
+    )
+    if keeps_brightness:
+        style = {"colorscale": "gray", "zmin": 0.0, "zmax": 1.0}
+    else:
+        # Centred on 0, saturating at the 99.5th percentile of |output|, so that the few strong
+        # responses along the image's border (where the padding zeros meet the photo) don't wash
+        # out the edges inside it. Hovering shows the true values.
+        limit = float(np.percentile(np.abs(out), 99.5)) or float(np.abs(out).max()) or 1.0
+        style = {"colorscale": "RdBu_r", "zmin": -limit, "zmax": limit}
+    fig.add_trace(
+        go.Heatmap(z=out, showscale=True, colorbar={"title": {"text": "output"}}, name="output", **style),
+        row=1,
+        col=3,
+    )
+    fig.update_yaxes(autorange="reversed")
+    for col in (1, 3):
+        fig.update_xaxes(title_text="x (pixels)", row=1, col=col)
+        fig.update_yaxes(title_text="y (pixels)", scaleanchor=f"x{col if col > 1 else ''}", row=1, col=col)
+    fig.update_xaxes(title_text="v (column)", dtick=1, row=1, col=2)
+    fig.update_yaxes(title_text="u (row)", dtick=1, row=1, col=2)
+    fig.update_layout(
+        title=f"Convolving '{name}' with a {k.shape[0]}×{k.shape[1]} kernel",
+        height=380,
+        margin={"l": 40, "r": 20, "t": 80, "b": 40},
+        meta={"kernel": k.tolist(), "sum": total, "min": float(out.min()), "max": float(out.max())},
+    )
+    return fig
+
+
+def kernel_explorer(
+    image: np.ndarray, *, name: str = "photo", preset: str = "Sobel x (vertical edges)"
+) -> Any:
+    """Return an ipywidgets explorer: pick a preset 3×3 kernel or edit its nine numbers, see the result.
+
+    The figure comes from :func:`kernel_figure`; choosing a preset fills the nine boxes, and
+    editing any box redraws. The widget is a ``VBox``: the preset drop-down, three rows of three
+    ``FloatText`` boxes, and an ``Output`` holding the figure.
+    """
+    import ipywidgets as w
+
+    if preset not in KERNELS:
+        raise ValueError(f"preset={preset!r} is not one of: {', '.join(KERNELS)}.")
+    to_grey(image)  # fail here, loudly, if the image has the wrong shape
+    style = {"description_width": "initial"}
+    menu = w.Dropdown(options=list(KERNELS), value=preset, description="preset kernel", style=style)
+    boxes = [
+        [
+            w.FloatText(value=float(KERNELS[preset][r][c]), step=0.1, layout=w.Layout(width="90px"))
+            for c in range(3)
+        ]
+        for r in range(3)
+    ]
+    out = w.Output()
+    state = {"filling": False}
+
+    def current() -> np.ndarray:
+        return np.array([[box.value for box in row] for row in boxes], dtype=np.float64)
+
+    def redraw(*_: Any) -> None:
+        if state["filling"]:
+            return
+        with out:
+            out.clear_output(wait=True)
+            _show(kernel_figure(image, current(), name=name))
+
+    def fill(change: dict) -> None:
+        state["filling"] = True
+        try:
+            for r in range(3):
+                for c in range(3):
+                    boxes[r][c].value = float(KERNELS[change["new"]][r][c])
+        finally:
+            state["filling"] = False
+        redraw()
+
+    menu.observe(fill, names="value")
+    for row in boxes:
+        for box in row:
+            box.observe(redraw, names="value")
+    redraw()
+    grid = w.VBox([w.HBox(row) for row in boxes])
+    return w.VBox([menu, w.HBox([w.Label("kernel K[u, v] (row u, column v):"), grid]), out])
