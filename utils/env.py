@@ -58,8 +58,11 @@ def is_noise(line: str) -> bool:
 
 
 @contextlib.contextmanager
-def quiet_stderr() -> Iterator[None]:
+def quiet_stderr(also: str | None = None) -> Iterator[None]:
     """Hold everything written to file descriptor 2, then pass on all but known noise.
+
+    ``also`` is an extra regular expression of lines to drop (a tool's own chatter, such as the
+    TFLite converter's), on top of TensorFlow's known start-up lines.
 
     TensorFlow's C++ runtime writes straight to the file descriptor, past ``sys.stderr``, and
     some of its lines ignore ``TF_CPP_MIN_LOG_LEVEL``; only a redirect at the descriptor level
@@ -84,7 +87,12 @@ def quiet_stderr() -> Iterator[None]:
             os.close(saved)
             held.seek(0)
             text = held.read().decode("utf-8", errors="replace")
-            kept = [line for line in text.splitlines() if not is_noise(line)]
+            extra = re.compile(also) if also else None
+            kept = [
+                line
+                for line in text.splitlines()
+                if not (is_noise(line) or (extra is not None and extra.search(line)))
+            ]
             if kept:
                 sys.stderr.write("\n".join(kept) + "\n")
 

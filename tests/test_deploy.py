@@ -1,0 +1,423 @@
+"""utils.deploy: the TF-Serving-compatible REST server (every bad request gets a 4xx JSON error and the
+server stays up), its client, and SavedModel / TFLite / ONNX outputs agreeing with Keras."""
+
+import json
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import requests
+
+from utils import deploy
+from utils.env import import_tensorflow
+
+tf = import_tensorflow()
+import keras  # noqa: E402
+
+SHAPE = (4, 4, 1)
+MAX_BODY, MAX_BATCH = 64 * 1024, 64
+
+
+def _tiny_model() -> keras.Model:
+    keras.utils.set_random_seed(0)
+    return keras.Sequential(
+        [
+            keras.Input(SHAPE),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A tiny CNN exported twice (versions 1 and 2 of model 'tiny') with an explicit signature."""
+    model = _tiny_model()
+    base = tmp_path_factory.mktemp("models") / "tiny"
+    spec = [tf.TensorSpec((None, *SHAPE), tf.float32, name="images")]
+    for version in (1, 2):
+        model.export(str(base / str(version)), format="tf_saved_model", input_signature=spec, verbose=False)
+    return model, base
+
+
+@pytest.fixture(scope="module")
+def half_plus_two(tmp_path_factory):
+    """TF Serving's documented example model: y = 0.5 x + 2 on a batch of scalars."""
+
+    class HalfPlusTwo(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="x")])
+        def serve(self, x):
+            return {"y": 0.5 * x + 2.0}
+
+    path = tmp_path_factory.mktemp("models") / "half_plus_two"
+    module = HalfPlusTwo()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serve})
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(exported, half_plus_two):
+    _, base = exported
+    srv = deploy.ModelServer(
+        {"tiny": base, "half_plus_two": half_plus_two}, max_body_bytes=MAX_BODY, max_batch=MAX_BATCH
+    )
+    with srv:
+        yield srv
+
+
+def _x(n: int, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, *SHAPE), dtype=np.float32)
+
+
+def _good_request_works(server, model) -> None:
+    x = _x(2)
+    r = requests.post(f"{server.url}/v1/models/tiny:predict", json={"instances": x.tolist()}, timeout=10)
+    assert r.status_code == 200, r.text
+    np.testing.assert_allclose(r.json()["predictions"], model(x).numpy(), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# The documented contract
+# ---------------------------------------------------------------------------------------------
+
+
+def test_binds_to_localhost_by_default(server):
+    assert server.host == "127.0.0.1" == deploy.DEFAULT_HOST
+    assert server._server.servers[0].sockets[0].getsockname()[0] == "127.0.0.1"
+
+
+def test_documented_half_plus_two_examples_work_unchanged(server):
+    """The request bodies and answers of TF Serving's REST documentation, sent with the standard library."""
+
+    def post(body: str) -> dict:
+        request = urllib.request.Request(
+            f"{server.url}/v1/models/half_plus_two:predict", data=body.encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    assert post('{"instances": [1.0, 2.0, 5.0]}') == {"predictions": [2.5, 3.0, 4.5]}
+    assert post('{"inputs": [1.0, 2.0, 5.0]}') == {"outputs": [2.5, 3.0, 4.5]}
+    assert post('{"signature_name": "serving_default", "instances": [1.0]}') == {"predictions": [2.5]}
+    assert post('{"instances": [{"x": 1.0}, {"x": 2.0}]}') == {"predictions": [2.5, 3.0]}
+    assert post('{"inputs": {"x": [1.0, 2.0]}}') == {"outputs": [2.5, 3.0]}
+
+
+def test_row_and_columnar_predictions_match_keras(server, exported):
+    model, _ = exported
+    x = _x(5)
+    expected = model(x).numpy()
+    row = requests.post(f"{server.url}/v1/models/tiny:predict", json={"instances": x.tolist()}, timeout=10)
+    col = requests.post(
+        f"{server.url}/v1/models/tiny/versions/1:predict", json={"inputs": {"images": x.tolist()}}, timeout=10
+    )
+    assert row.status_code == col.status_code == 200
+    np.testing.assert_allclose(row.json()["predictions"], expected, atol=1e-6)
+    np.testing.assert_allclose(col.json()["outputs"], expected, atol=1e-6)
+
+
+def test_status_and_metadata(server):
+    status = requests.get(f"{server.url}/v1/models/tiny", timeout=10).json()
+    assert [s["version"] for s in status["model_version_status"]] == ["2", "1"]
+    assert all(
+        s["state"] == "AVAILABLE" and s["status"]["error_code"] == "OK"
+        for s in status["model_version_status"]
+    )
+    one = requests.get(f"{server.url}/v1/models/tiny/versions/1", timeout=10).json()
+    assert one == {
+        "model_version_status": [
+            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        ]
+    }
+    meta = requests.get(f"{server.url}/v1/models/tiny/metadata", timeout=10).json()
+    assert meta["model_spec"] == {"name": "tiny", "signature_name": "", "version": "2"}
+    sig = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert sig["method_name"] == "tensorflow/serving/predict"
+    images = sig["inputs"]["images"]
+    assert images["dtype"] == "DT_FLOAT"
+    assert [d["size"] for d in images["tensor_shape"]["dim"]] == ["-1", "4", "4", "1"]
+    assert "__saved_model_init_op" not in meta["metadata"]["signature_def"]["signature_def"]
+    v1 = requests.get(f"{server.url}/v1/models/tiny/versions/1/metadata", timeout=10).json()
+    assert v1["model_spec"]["version"] == "1"
+
+
+# ---------------------------------------------------------------------------------------------
+# Every bad request: the right 4xx, a JSON error, and the server still serves
+# ---------------------------------------------------------------------------------------------
+
+GOOD = np.zeros((1, *SHAPE)).tolist()
+BAD_REQUESTS = {
+    "malformed JSON": ("POST", "/v1/models/tiny:predict", b'{"instances": [1, 2', 400, "not valid JSON"),
+    "not an object": ("POST", "/v1/models/tiny:predict", json.dumps(GOOD).encode(), 400, "JSON object"),
+    "neither instances nor inputs": ("POST", "/v1/models/tiny:predict", b'{"x": 1}', 400, "exactly one"),
+    "both instances and inputs": (
+        "POST",
+        "/v1/models/tiny:predict",
+        json.dumps({"instances": GOOD, "inputs": GOOD}).encode(),
+        400,
+        "exactly one",
+    ),
+    "wrong shape": (
+        "POST",
+        "/v1/models/tiny:predict",
+        json.dumps({"instances": np.zeros((2, 3, 3, 1)).tolist()}).encode(),
+        400,
+        "expected shape [-1, 4, 4, 1], got [2, 3, 3, 1]",
+    ),
+    "ragged instances": (
+        "POST",
+        "/v1/models/tiny:predict",
+        json.dumps({"instances": [np.zeros(SHAPE).tolist(), [[0.0]]]}).encode(),
+        400,
+        "ragged",
+    ),
+    "strings instead of numbers": (
+        "POST",
+        "/v1/models/tiny:predict",
+        json.dumps({"instances": np.full((1, *SHAPE), "a").tolist()}).encode(),
+        400,
+        "expected numbers",
+    ),
+    "booleans": (
+        "POST",
+        "/v1/models/tiny:predict",
+        json.dumps({"instances": np.full((1, *SHAPE), True).tolist()}).encode(),
+        400,
+        "booleans",
+    ),
+    "null": ("POST", "/v1/models/tiny:predict", b'{"instances": [null]}', 400, "expected numbers"),
+    "NaN": (
+        "POST",
+        "/v1/models/tiny:predict",
+        json.dumps({"instances": [[[[float("nan")]] * 4] * 4]}).encode(),
+        400,
+        "NaN",
+    ),
+    "infinity": (
+        "POST",
+        "/v1/models/tiny:predict",
+        json.dumps({"instances": [[[[float("inf")]] * 4] * 4]}).encode(),
+        400,
+        "infinity",
+    ),
+    "overflows float32": (
+        "POST",
+        "/v1/models/tiny:predict",
+        json.dumps({"instances": [[[[1e300]] * 4] * 4]}).encode(),
+        400,
+        "too large",
+    ),
+    "empty batch": ("POST", "/v1/models/tiny:predict", b'{"instances": []}', 400, "empty"),
+    "empty columnar batch": ("POST", "/v1/models/tiny:predict", b'{"inputs": []}', 400, "shape"),
+    "unknown signature": (
+        "POST",
+        "/v1/models/tiny:predict",
+        json.dumps({"signature_name": "nope", "instances": GOOD}).encode(),
+        400,
+        "signature 'nope' not found",
+    ),
+    "wrong input name": (
+        "POST",
+        "/v1/models/tiny:predict",
+        json.dumps({"inputs": {"pixels": GOOD}}).encode(),
+        400,
+        "images",
+    ),
+    "body over the size limit": (
+        "POST",
+        "/v1/models/tiny:predict",
+        b'{"instances": [' + b"0.0, " * (MAX_BODY // 5) + b"0.0]}",
+        413,
+        "larger than the limit",
+    ),
+    "batch over the limit": (
+        "POST",
+        "/v1/models/tiny:predict",
+        json.dumps({"instances": np.zeros((MAX_BATCH + 1, *SHAPE), dtype=int).tolist()}).encode(),
+        413,
+        "more than the limit",
+    ),
+    "unknown model": (
+        "POST",
+        "/v1/models/nosuch:predict",
+        json.dumps({"instances": GOOD}).encode(),
+        404,
+        "nosuch",
+    ),
+    "unknown model status": ("GET", "/v1/models/nosuch", None, 404, "not served"),
+    "unknown version": (
+        "POST",
+        "/v1/models/tiny/versions/7:predict",
+        json.dumps({"instances": GOOD}).encode(),
+        404,
+        "no version 7",
+    ),
+    "unknown version status": ("GET", "/v1/models/tiny/versions/7", None, 404, "no version 7"),
+    "unknown version metadata": ("GET", "/v1/models/tiny/versions/7/metadata", None, 404, "no version 7"),
+    "non-numeric version": ("POST", "/v1/models/tiny/versions/x:predict", b"{}", 404, "No route"),
+    "GET on predict": ("GET", "/v1/models/tiny:predict", None, 405, "not allowed"),
+    "POST on status": ("POST", "/v1/models/tiny", b"{}", 405, "not allowed"),
+    "unknown verb": ("POST", "/v1/models/tiny:classify", b"{}", 404, "No route"),
+    "unknown route": ("GET", "/v2/anything", None, 404, "No route"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS, ids=list(BAD_REQUESTS))
+def test_bad_request_gets_4xx_json_error_and_server_stays_up(server, exported, case):
+    method, path, body, status, fragment = BAD_REQUESTS[case]
+    r = requests.request(method, server.url + path, data=body, timeout=10)
+    assert r.status_code == status, (case, r.status_code, r.text)
+    assert r.headers["content-type"].startswith("application/json")
+    error = r.json()["error"]
+    assert isinstance(error, str) and fragment.lower() in error.lower(), error
+    _good_request_works(server, exported[0])
+
+
+def test_chunked_body_over_the_limit_is_refused(server, exported):
+    """A body sent without a Content-Length is counted as it arrives."""
+    chunks = (b"0.0, " * 2000 for _ in range(20))  # 200 kB in chunks; requests sends it chunked
+    r = requests.post(f"{server.url}/v1/models/tiny:predict", data=chunks, timeout=10)
+    assert r.status_code == 413 and "limit" in r.json()["error"]
+    _good_request_works(server, exported[0])
+
+
+def test_client_returns_predictions_and_raises_the_servers_message(server, exported):
+    x = _x(3)
+    got = deploy.rest_predict(server.url, "tiny", x, version=2)
+    np.testing.assert_allclose(got, exported[0](x).numpy(), atol=1e-6)
+    with pytest.raises(deploy.ServingError, match="nosuch") as info:
+        deploy.rest_predict(server.url, "nosuch", x)
+    assert info.value.status == 404
+    with pytest.raises(deploy.ServingError, match="expected shape") as info:
+        deploy.rest_predict(server.url, "tiny", x[:, :3])
+    assert info.value.status == 400
+
+
+# ---------------------------------------------------------------------------------------------
+# Starting, stopping, loading safely
+# ---------------------------------------------------------------------------------------------
+
+
+def test_stop_frees_the_port_and_a_new_server_can_take_it(exported):
+    _, base = exported
+    first = deploy.ModelServer({"tiny": base / "1"}).start()
+    port = first.port
+    assert requests.get(f"{first.url}/v1/models/tiny", timeout=10).status_code == 200
+    first.stop()
+    assert not first.running
+    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass
+    with deploy.ModelServer({"tiny": base / "1"}, port=port) as second:
+        assert second.port == port
+        assert requests.get(f"{second.url}/v1/models/tiny/versions/1", timeout=10).status_code == 200
+
+
+def test_only_savedmodel_directories_are_loaded(tmp_path):
+    keras_file = tmp_path / "model.keras"
+    keras_file.write_bytes(b"PK\x03\x04")  # the start of a zip file, as a .keras file is
+    pickled = tmp_path / "model.pkl"
+    pickled.write_bytes(b"\x80\x04K\x01.")
+    for path in (keras_file, pickled, tmp_path):
+        with pytest.raises(ValueError, match="not a SavedModel"):
+            deploy.load_servable(path)
+
+
+def test_savedmodel_that_reads_files_is_refused(tmp_path):
+    class Reader(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+        def serve(self, filename):
+            return {"content": tf.io.read_file(filename)}
+
+    module = Reader()
+    tf.saved_model.save(module, str(tmp_path / "reader"), signatures={"serving_default": module.serve})
+    assert "ReadFile" in deploy.saved_model_ops(tmp_path / "reader")
+    with pytest.raises(ValueError, match="ReadFile"):
+        deploy.load_servable(tmp_path / "reader")
+
+
+def test_import_utils_deploy_imports_no_tensorflow():
+    code = (
+        "import sys, utils; utils.deploy; "
+        "assert not {'tensorflow', 'fastapi', 'uvicorn'} & set(sys.modules), sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# SavedModel, TFLite and ONNX agree with Keras
+# ---------------------------------------------------------------------------------------------
+
+
+def test_savedmodel_signature_matches_keras(exported):
+    model, base = exported
+    x = _x(8)
+    loaded = tf.saved_model.load(str(base / "1"))
+    out = loaded.signatures["serving_default"](images=tf.constant(x))
+    np.testing.assert_allclose(next(iter(out.values())).numpy(), model(x).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("mode", "atol"),
+    # float32 is the same arithmetic; dynamic range rounds the weights to 8 bits; int8 also the
+    # activations and the input and output (an output step is 1/256 of a probability).
+    [("float32", 1e-5), ("dynamic", 0.02), ("int8", 0.05)],
+)
+def test_tflite_matches_keras(exported, mode, atol):
+    model, base = exported
+    x = _x(16, seed=2)
+    content = deploy.to_tflite(base / "1", mode, representative=_x(64, seed=3))
+    lite = deploy.TFLiteModel(content)
+    assert lite.input_dtype == (np.int8 if mode == "int8" else np.float32)
+    if mode == "int8":  # q = round(x / s) + z, clipped to the int8 range
+        scale, zero = lite.input_quantization
+        assert scale > 0
+        expected_q = np.clip(np.round(x / scale) + zero, -128, 127).astype(np.int8)
+        np.testing.assert_array_equal(lite.quantize(x), expected_q)
+    expected = model(x).numpy()
+    for batch in (x[:1], x):  # one sample, then a batch (the interpreter resizes its input)
+        got = lite(batch)
+        assert got.shape == (len(batch), 3) and got.dtype == np.float32
+        np.testing.assert_allclose(got, expected[: len(batch)], atol=atol)
+
+
+def test_tflite_int8_needs_representative_data(exported):
+    with pytest.raises(ValueError, match="representative"):
+        deploy.to_tflite(exported[1] / "1", "int8")
+
+
+def test_onnx_matches_keras(exported):
+    model, base = exported
+    x = _x(16, seed=4)
+    onnx_model = deploy.OnnxModel(deploy.to_onnx(base / "1"))
+    assert onnx_model.input_name == "images"
+    np.testing.assert_allclose(onnx_model(x), model(x).numpy(), atol=1e-5)
+    np.testing.assert_allclose(onnx_model(x[:1]), model(x[:1]).numpy(), atol=1e-5)
+
+
+def test_time_call_takes_the_median(monkeypatch):
+    # perf_counter: the start, then (before, after) for each call: 1 ms, one 499 ms outlier, 1 ms
+    ticks = iter([0.0, 0.0, 0.001, 1.0, 1.499, 2.0, 2.001])
+    monkeypatch.setattr(deploy.time, "perf_counter", lambda: next(ticks))
+    assert deploy.time_call(lambda: None, repeats=3, warmup=0) == pytest.approx(0.001)
+
+
+def test_latency_rows_and_size(tmp_path):
+    rows = deploy.latency_rows({"sum": np.sum}, {"one": np.ones((1, 3)), "batch": np.ones((8, 3))}, repeats=5)
+    assert [(r["path"], r["input"], r["batch"]) for r in rows] == [("sum", "one", 1), ("sum", "batch", 8)]
+    assert all(r["ms per call"] > 0 and r["samples/s"] > 0 for r in rows)
+    (tmp_path / "a").write_bytes(b"x" * 10)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "b").write_bytes(b"x" * 5)
+    assert deploy.size_bytes(tmp_path) == 15 and deploy.size_bytes(tmp_path / "a") == 10
+
+
+def test_urlopen_sees_a_json_error_too(server):
+    request = urllib.request.Request(f"{server.url}/v1/models/tiny:predict", data=b"[", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    assert info.value.code == 400 and "error" in json.loads(info.value.read())
