@@ -108,6 +108,8 @@ def import_tensorflow() -> Any:
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # the first device query prints the CUDA lines
+    # TensorFlow's Python logger reports INFO lines such as "Assets written to ..." on every export.
+    tf.get_logger().setLevel("WARNING")
     return tf
 
 

@@ -38,20 +38,6 @@ _PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?
 # ---------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _no_tf_info() -> Any:
-    """Hide TensorFlow's Python INFO lines ("Assets written to: ...") while exporting."""
-    from utils.env import import_tensorflow
-
-    logger = import_tensorflow().get_logger()
-    level = logger.level
-    logger.setLevel("WARNING")
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def _probe_model() -> Any:
     from utils.env import import_tensorflow
 
@@ -78,8 +64,7 @@ def _check_export(export_model: Callable) -> None:
         export_dir = Path(tmp) / "probe" / "1"
         export_dir.parent.mkdir()
         try:
-            with _no_tf_info():
-                call(export_model, model, str(export_dir))
+            call(export_model, model, str(export_dir))
         except LearnerError as e:
             if isinstance(e.error, ValueError | TypeError) and "shape" in str(e.error).lower():
                 raise Mismatch(
@@ -470,8 +455,7 @@ def serve_and_query(
 
     with tempfile.TemporaryDirectory(prefix="lab11-") as tmp:
         try:
-            with _no_tf_info():
-                call(export_model, model, str(Path(tmp) / "digits" / "1"))
+            call(export_model, model, str(Path(tmp) / "digits" / "1"))
             with ModelServer({"digits": Path(tmp) / "digits"}) as server:
                 print(f"serving your export on {server.url}")
                 ready = call(model_is_ready, server.url, "digits")
