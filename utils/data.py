@@ -15,7 +15,14 @@ its size and (for downloads) the checksum its publisher or Keras publishes. Thre
 Offline (``COURSE_OFFLINE=1``) nothing touches the network: cached downloads are used and
 :func:`load_images` falls back to a stand-in and says so. For a room without internet, run
 ``python -m utils.data fetch --all`` on a machine that has it and copy :func:`data_dir` across
-(or point ``COURSE_DATA_MIRROR`` at a local web server holding the files).
+(or point ``COURSE_DATA_MIRROR`` at a local web server or folder holding the files). The copy
+needs nothing else: the folder holds only the data files, every file is checked against the
+checksums in :data:`REGISTRY` wherever it is, and the check is remembered only in memory.
+
+Files that are not the publisher's (an instructor's own mirror of other versions, the tests'
+small fixtures) need their own checksums: ``COURSE_DATA_CHECKSUMS`` names a manifest in
+``sha256sum`` format whose entries replace the registry's for the files it lists. Nothing in the
+data folder is ever trusted to vouch for itself: the manifest is used only when named.
 
 ``import utils.data`` is cheap: NumPy, TensorFlow, pandas, scikit-learn and plotly are imported by
 the functions that need them.
@@ -24,6 +31,7 @@ the functions that need them.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import importlib
@@ -65,6 +73,8 @@ __all__ = [
     "make_shapes32",
     "make_spirals",
     "offline",
+    "docstring_families",
+    "python_docstrings",
     "python_text",
     "status",
 ]
@@ -378,6 +388,89 @@ def _folder(ds: Dataset) -> Path:
 
 
 # --------------------------------------------------------------------------------------------
+# Checksums from a manifest (COURSE_DATA_CHECKSUMS)
+# --------------------------------------------------------------------------------------------
+
+# Manifest path -> ((size, mtime_ns), parsed entries): re-read only when the file changes.
+_MANIFESTS: dict[str, tuple[tuple[int, int], dict[str, str]]] = {}
+
+
+def _read_manifest(path: Path) -> dict[str, str]:
+    """Parse a ``sha256sum``/``md5sum`` style manifest: ``<hex>  <name>`` per line.
+
+    ``<name>`` is a file name (``mnist.npz``) or ``<dataset>/<file name>``; a leading ``*``
+    (binary mode) and ``./`` are ignored, as are blank lines and lines starting with ``#``.
+    64 hex digits are SHA-256, 32 are MD5. Returns name -> ``"sha256:<hex>"``/``"md5:<hex>"``.
+    """
+    entries: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        hexdigest, _, name = line.partition(" ")
+        name = name.strip().lstrip("*").removeprefix("./")
+        algorithm = {64: "sha256", 32: "md5"}.get(len(hexdigest))
+        try:
+            int(hexdigest, 16)
+        except ValueError:
+            algorithm = None
+        if algorithm is None or not name:
+            raise ValueError(
+                f"{path}, line {number}: expected '<sha256 or md5 hex digest>  <file name>', got {raw!r}"
+            )
+        entries[name] = f"{algorithm}:{hexdigest.lower()}"
+    return entries
+
+
+def _manifest() -> tuple[Path, dict[str, str]] | None:
+    """The manifest named by ``$COURSE_DATA_CHECKSUMS`` and its entries, or None when unset."""
+    chosen = os.environ.get("COURSE_DATA_CHECKSUMS", "").strip()
+    if not chosen:
+        return None
+    path = Path(chosen).expanduser()
+    try:
+        st = path.stat()
+        key = (st.st_size, st.st_mtime_ns)
+        cached = _MANIFESTS.get(str(path))
+        if cached is None or cached[0] != key:
+            cached = (key, _read_manifest(path))
+            _MANIFESTS[str(path)] = cached
+    except OSError as error:
+        raise ValueError(
+            f"COURSE_DATA_CHECKSUMS is set to {chosen!r}, which cannot be read ({error.strerror or error}). "
+            "Point it at a checksum manifest, or unset it to use the publishers' checksums."
+        ) from error
+    return path, cached[1]
+
+
+def _expected_files(ds: Dataset) -> tuple[RemoteFile, ...]:
+    """``ds.files`` with the checksums of ``$COURSE_DATA_CHECKSUMS`` where it lists a file.
+
+    A listed file gets the manifest's checksum and no expected size (the manifest gives none:
+    the checksum alone decides, so a partial or damaged file is still rejected). Files the
+    manifest does not list keep the registry's checksum and size.
+    """
+    found = _manifest()
+    if found is None:
+        return ds.files
+    _, entries = found
+    files = []
+    for rf in ds.files:
+        checksum = entries.get(f"{ds.name}/{rf.filename}") or entries.get(rf.filename)
+        files.append(rf if checksum is None else dataclasses.replace(rf, checksum=checksum, size=None))
+    return tuple(files)
+
+
+def _checksum_source(ds: Dataset, rf: RemoteFile) -> str:
+    """Where the checksum ``rf`` is checked against comes from, for messages."""
+    registry = {f.filename: f.checksum for f in ds.files}
+    found = _manifest()
+    if found is not None and registry.get(rf.filename) != rf.checksum:
+        return f"the manifest {found[0]} (COURSE_DATA_CHECKSUMS)"
+    return "the course's registry"
+
+
+# --------------------------------------------------------------------------------------------
 # Verification
 # --------------------------------------------------------------------------------------------
 
@@ -434,14 +527,16 @@ def _remember_verified(path: Path, rf: RemoteFile) -> None:
 def is_cached(name: str) -> bool:
     """Return True if the dataset can be used without the network right now.
 
-    For a download dataset: all its files are in the cache and verified (results are remembered
-    by path, size and modification time, so repeated calls are cheap). Bundled datasets: True if
-    the package that ships them is installed. Generated datasets: always True.
+    For a download dataset: all its files are in the cache and verified against their checksums
+    (the registry's, or ``$COURSE_DATA_CHECKSUMS``'s where it lists a file). Results are
+    remembered in memory by path, size and modification time, so repeated calls are cheap.
+    Bundled datasets: True if the package that ships them is installed. Generated datasets:
+    always True.
     """
     ds = _dataset(name)
     if ds.kind == "download":
         folder = _folder(ds)
-        return all(_check_file(folder / rf.filename, rf) is None for rf in ds.files)
+        return all(_check_file(folder / rf.filename, rf) is None for rf in _expected_files(ds))
     if ds.kind == "bundled":
         package = _BUNDLED_IN.get(ds.name)
         return package is None or importlib.util.find_spec(package) is not None
@@ -457,6 +552,8 @@ def _candidate_urls(ds: Dataset, rf: RemoteFile) -> list[str]:
     urls = []
     mirror = os.environ.get("COURSE_DATA_MIRROR", "").strip()
     if mirror:
+        if "://" not in mirror:  # a folder: a USB stick, a network share, a copy of data_dir()
+            mirror = Path(mirror).expanduser().resolve().as_uri()
         base = mirror.rstrip("/")
         # A flat folder of files, or a copy of data_dir() (one sub-folder per dataset).
         urls += [f"{base}/{rf.filename}", f"{base}/{ds.name}/{rf.filename}"]
@@ -523,6 +620,8 @@ def _reason_text(error: BaseException) -> str:
 
     if isinstance(error, urllib.error.HTTPError):
         return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError) and isinstance(error.reason, FileNotFoundError):
+        return "no such file in the mirror folder"  # a file:// mirror
     if isinstance(error, urllib.error.URLError):
         return f"network unreachable ({error.reason})"
     if isinstance(error, TimeoutError):
@@ -537,7 +636,10 @@ def fetch(name: str, *, force: bool = False, progress: bool = True, timeout: flo
     or corrupt (wrong size or checksum) is deleted and downloaded again. Each download goes to a
     ``.part`` file, is verified, then renamed into place, so a half-written file is never used.
     With ``$COURSE_DATA_MIRROR`` set (a base URL), ``<mirror>/<filename>`` and
-    ``<mirror>/<dataset>/<filename>`` are tried before the official URL. ``force=True``
+    ``<mirror>/<dataset>/<filename>`` are tried before the official URL (a local folder works
+    too: a path or a ``file://`` URL). With ``$COURSE_DATA_CHECKSUMS`` set (a manifest, see
+    :func:`_read_manifest`), the files it lists are checked against its checksums instead of the
+    registry's; everything else is checked as before. ``force=True``
     downloads again even when the cache is good (the old copy stays until the new one verifies).
     ``timeout`` (seconds) bounds each connection attempt and each read, so a missing network
     fails fast. Bundled and generated datasets need no download: their result is ``{}``.
@@ -551,7 +653,7 @@ def fetch(name: str, *, force: bool = False, progress: bool = True, timeout: flo
         return {}
     folder = _folder(ds)
     paths: dict[str, Path] = {}
-    for rf in ds.files:
+    for rf in _expected_files(ds):
         path = folder / rf.filename
         problem = _check_file(path, rf)
         if problem is None and not force:
@@ -595,7 +697,7 @@ def _download_verified(
                 _remember_verified(path, rf)
                 return path
             mismatch = True
-            failures.append(f"{url}: sent the wrong bytes ({problem})")
+            failures.append(f"{url}: sent the wrong bytes ({problem}, per {_checksum_source(ds, rf)})")
         except (OSError, ValueError, http.client.HTTPException) as error:
             # URLError, HTTPError and timeouts are OSErrors; a cut-off response is an HTTPException.
             failures.append(f"{url}: {_reason_text(error)}")
@@ -888,12 +990,15 @@ def _skip_text_module(name: str) -> bool:
 
 
 @functools.lru_cache(maxsize=1)
-def _python_documents() -> tuple[str, ...]:
-    """All documents, deduplicated, in a fixed order: pydoc topics, then modules by name."""
-    import pkgutil
-    from pydoc_data.topics import topics
+def _stdlib_docstrings() -> tuple[tuple[str, str], ...]:
+    """(module name, cleaned docstring) for every standard-library module the corpus reads, in order.
 
-    texts: list[str] = [topics[key] for key in sorted(topics)]
+    One walk serves both :func:`python_text` and :func:`python_docstrings`, so the labelled texts
+    are always among the unlabelled ones. Every module is imported before any docstring is read:
+    importing a module can add docstrings to another (on Python 3.13 asyncio's C types get theirs).
+    """
+    import pkgutil
+
     quiet = io.StringIO()
     with (
         warnings.catch_warnings(),
@@ -913,15 +1018,28 @@ def _python_documents() -> tuple[str, ...]:
             if hasattr(module, "__path__"):  # a package: read its sub-modules too
                 subs = sorted(info.name for info in pkgutil.iter_modules(module.__path__, name + "."))
                 queue[0:0] = [s for s in subs if not _skip_text_module(s)]
+        pairs = []
         for module in modules:
-            texts.extend(_docstrings(module))
+            for text in _docstrings(module):
+                cleaned = inspect.cleandoc(text).strip()
+                if cleaned:
+                    pairs.append((module.__name__, cleaned))
+    return tuple(pairs)
+
+
+@functools.lru_cache(maxsize=1)
+def _python_documents() -> tuple[str, ...]:
+    """All documents, deduplicated, in a fixed order: pydoc topics, then modules by name."""
+    from pydoc_data.topics import topics
+
+    texts = [inspect.cleandoc(topics[key]).strip() for key in sorted(topics)]
+    texts += [text for _, text in _stdlib_docstrings()]
     seen: set[str] = set()
     documents = []
     for text in texts:
-        cleaned = inspect.cleandoc(text).strip()
-        if cleaned and cleaned not in seen:
-            seen.add(cleaned)
-            documents.append(cleaned)
+        if text and text not in seen:
+            seen.add(text)
+            documents.append(text)
     return tuple(documents)
 
 
@@ -957,6 +1075,74 @@ def python_text(min_chars: int = 200) -> list[str]:
     the first time, instant afterwards.
     """
     return [doc for doc in _python_documents() if len(doc) >= min_chars]
+
+
+@functools.lru_cache(maxsize=1)
+def _python_module_docstrings() -> tuple[tuple[str, str], ...]:
+    """(module name, docstring) for every standard-library module the text corpus reads.
+
+    The same walk as :func:`_python_documents`; a text found in more than one module (a
+    docstring shared or re-exported) is dropped, since its module is ambiguous.
+    """
+    pairs = _stdlib_docstrings()
+    owners: dict[str, set[str]] = {}
+    for name, text in pairs:
+        owners.setdefault(text, set()).add(name)
+    seen: set[str] = set()
+    result = []
+    for name, text in pairs:
+        if len(owners[text]) == 1 and text not in seen:
+            seen.add(text)
+            result.append((name, text))
+    return tuple(result)
+
+
+def python_docstrings(min_chars: int = 200) -> list[tuple[str, str]]:
+    """Return ``(module_name, docstring)`` pairs from the standard library, each text at least ``min_chars`` long.
+
+    Real labelled English: the label is the module that defines the documented object (for
+    example ``"email.message"`` or ``"asyncio.tasks"``), so "which module (or package) is this
+    docstring from?" is a classification task whose labels nobody invented. The texts are those
+    :func:`python_text` reads (without the pydoc help topics); a text defined in more than one
+    module is left out. Deterministic order; quiet (no prints, no warnings).
+    """
+    return [(name, text) for name, text in _python_module_docstrings() if len(text) >= min_chars]
+
+
+# Standard-library packages grouped by what they are about: the classes of :func:`docstring_families`.
+DOCSTRING_FAMILIES: dict[str, tuple[str, ...]] = {
+    "concurrency": ("asyncio", "threading", "multiprocessing", "concurrent", "queue", "subprocess", "sched"),
+    "email": ("email", "smtplib", "imaplib", "poplib", "mailbox", "mimetypes"),
+    "files": ("pathlib", "os", "shutil", "tarfile", "zipfile", "glob", "tempfile", "gzip", "bz2", "lzma"),
+    "logging": ("logging",),
+    "network": ("http", "urllib", "socket", "socketserver", "ssl", "ftplib", "nntplib", "wsgiref"),
+    "numeric": ("decimal", "math", "statistics", "random", "fractions", "numbers", "cmath"),
+    "testing": ("unittest", "doctest", "pdb", "bdb", "traceback"),
+    "xml/html": ("xml", "html", "xmlrpc"),
+}
+
+
+def docstring_families(min_chars: int = 80) -> tuple[list[str], np.ndarray, list[str]]:
+    """A real, offline text-classification task: which family of the standard library a docstring is from.
+
+    Returns ``(texts, labels, class_names)``: the docstrings of the modules listed in
+    :data:`DOCSTRING_FAMILIES` (``asyncio`` and its sub-modules are "concurrency", ``email``
+    and ``smtplib`` are "email", ...), each at least ``min_chars`` long, labelled with their
+    family's index in ``class_names`` (sorted). About 1,400 texts in 8 classes at the default
+    ``min_chars`` on Python 3.11; the exact count depends on the Python version. Nobody wrote
+    the labels for this task: a docstring's module is a fact about the code it documents.
+    """
+    import numpy as np
+
+    class_names = sorted(DOCSTRING_FAMILIES)
+    family_of = {m: i for i, f in enumerate(class_names) for m in DOCSTRING_FAMILIES[f]}
+    texts, labels = [], []
+    for module, text in python_docstrings(min_chars):
+        top = module.split(".")[0]
+        if top in family_of:
+            texts.append(text)
+            labels.append(family_of[top])
+    return texts, np.asarray(labels, dtype="int64"), class_names
 
 
 # --------------------------------------------------------------------------------------------
@@ -1237,6 +1423,12 @@ def _status_table() -> str:
     out += [fmt.format(*line).rstrip() for line in lines]
     mode = "offline (COURSE_OFFLINE is set)" if offline() else "online if reachable"
     out.append(f"\nData cache: {_resolve_data_dir()}   mode: {mode}")
+    found = _manifest()
+    if found is not None:
+        out.append(f"Checksums: {found[0]} (COURSE_DATA_CHECKSUMS) for the {len(found[1])} file(s) it lists")
+    mirror = os.environ.get("COURSE_DATA_MIRROR", "").strip()
+    if mirror:
+        out.append(f"Mirror: {mirror} (COURSE_DATA_MIRROR), tried before the official addresses")
     return "\n".join(out)
 
 
@@ -1262,7 +1454,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "status":
-        print(_status_table())
+        try:
+            print(_status_table())
+        except ValueError as error:  # an unreadable COURSE_DATA_CHECKSUMS manifest
+            print(f"FAILED  {error}")
+            return 1
         return 0
     names = [d.name for d in REGISTRY.values() if d.kind == "download"] if args.all else args.names
     if not names:
@@ -1280,6 +1476,11 @@ def main(argv: list[str] | None = None) -> int:
         except (DatasetUnavailable, ValueError) as error:
             failed += 1
             print(f"FAILED  {name}: {error}")
+    if args.all and not failed:
+        print(
+            f"\nEverything is in {_resolve_data_dir()}. For a machine without internet, copy that "
+            "folder to the same place there, or anywhere and set COURSE_DATA_DIR to it."
+        )
     return 1 if failed else 0
 
 
