@@ -93,3 +93,97 @@ def test_feature_maps_one_panel_per_channel():
         viz.feature_maps(np.zeros((2, 4, 4, 3)))
     with pytest.raises(ValueError, match="names"):
         viz.feature_maps(maps, names=["only one"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation and interpretability (lesson 10)
+# ---------------------------------------------------------------------------------------------
+
+
+def test_confusion_matrix_rows_are_true_classes():
+    counts = np.array([[5, 1, 0], [2, 7, 1], [0, 0, 4]])
+    fig = viz.confusion_matrix(counts, ["a", "b", "c"], title="cm")
+    np.testing.assert_array_equal(fig.data[0].z, counts)
+    assert list(fig.data[0].y) == ["a", "b", "c"] and fig.layout.yaxis.title.text == "true class"
+    assert fig.layout.xaxis.title.text == "predicted class" and fig.data[0].text[1][2] == "1"
+    normed = viz.confusion_matrix(counts, normalise=True)
+    np.testing.assert_allclose(np.asarray(normed.data[0].z).sum(axis=1), 1.0)
+    assert normed.data[0].text[1][1] == "7" and normed.layout.meta["normalise"] is True
+    assert list(viz.confusion_matrix(np.zeros((2, 2))).data[0].x) == ["0", "1"]
+    with pytest.raises(ValueError, match="square"):
+        viz.confusion_matrix(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="class_names"):
+        viz.confusion_matrix(counts, ["a", "b"])
+
+
+def test_roc_and_pr_curves():
+    fig = viz.roc_curve([0, 0.5, 1], [0, 0.8, 1], auc=0.8, point=(0.5, 0.8))
+    assert len(fig.data) == 3 and "AUC 0.800" in fig.data[0].name
+    assert fig.data[2].x == (0.5,) and "false-positive" in fig.layout.xaxis.title.text
+    pr = viz.pr_curve([0, 0.5, 1], [1, 1, 0.5], ap=0.75, base_rate=0.2)
+    assert "AP 0.750" in pr.data[0].name and pr.data[0].line.shape == "vh"
+    assert pr.data[1].y == (0.2, 0.2) and pr.layout.yaxis.title.text == "precision"
+
+
+def test_threshold_view_counts_match_the_threshold():
+    y = np.array([0, 0, 1, 1, 0, 1])
+    s = np.array([0.1, 0.6, 0.4, 0.9, 0.3, 0.7])
+    fig = viz.threshold_view(y, s, 0.5)
+    m = fig.layout.meta
+    assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (2, 1, 1, 2)
+    assert m["tpr"] == pytest.approx(2 / 3) and m["fpr"] == pytest.approx(1 / 3)
+    assert m["precision"] == pytest.approx(2 / 3)
+    np.testing.assert_array_equal(fig.data[0].z, [[2, 1], [1, 2]])
+    roc = fig.data[1]
+    assert roc.x[0] == 0 and roc.y[0] == 0 and roc.x[-1] == 1 and roc.y[-1] == 1
+    assert (fig.data[3].x[0], fig.data[3].y[0]) == (m["fpr"], m["tpr"])
+    nothing = viz.threshold_view(y, s, 0.95).layout.meta
+    assert nothing["tp"] + nothing["fp"] == 0 and nothing["precision"] == 0.0
+    everything = viz.threshold_view(y, s, 0.0).layout.meta
+    assert everything["tpr"] == 1 and everything["fpr"] == 1
+    with pytest.raises(ValueError, match="labels"):
+        viz.threshold_view(y, s[:3], 0.5)
+
+
+def test_reliability_diagram_skips_empty_bins():
+    fig = viz.reliability_diagram([0.15, 0.5, 0.95], [0.1, 0.0, 0.9], [10, 0, 30], ece=0.05)
+    assert list(fig.data[0].x) == [0.15, 0.95] and list(fig.data[2].y) == [10, 30]
+    assert "ECE 0.050" in fig.layout.title.text
+    with pytest.raises(ValueError, match="one entry per bin"):
+        viz.reliability_diagram([0.1], [0.2, 0.3], [1])
+
+
+def test_upsample_keeps_constant_maps_and_corners():
+    np.testing.assert_allclose(viz.upsample(np.full((2, 3), 4.0), (8, 12)), 4.0)
+    ramp = np.array([[0.0, 1.0], [2.0, 3.0]])
+    big = viz.upsample(ramp, (4, 4))
+    assert big.shape == (4, 4) and big[0, 0] == 0.0 and big[-1, -1] == 3.0
+    assert np.all(np.diff(big, axis=1) >= 0) and np.all(np.diff(big, axis=0) >= 0)
+    np.testing.assert_allclose(viz.upsample(ramp, (2, 2)), ramp)
+    with pytest.raises(ValueError, match="2-D"):
+        viz.upsample(np.zeros(3), (2, 2))
+
+
+def test_heatmap_overlay_colours_the_hot_spot():
+    images = np.zeros((2, 8, 8, 3))
+    heat = np.zeros((2, 2, 2))
+    heat[:, 0, 0] = 1.0  # the top-left quarter is hot
+    fig = viz.heatmap_overlay(images, heat, labels=["a", "b"], alpha=0.6)
+    assert len(fig.data) == 2 and fig.data[0].type == "image" and fig.layout.meta["n"] == 2
+    z = np.asarray(fig.data[0].z)
+    assert z[0, 0, 0] > 100 and z[-1, -1].sum() == 0  # red over the hot corner, the cold corner untouched
+    assert [a.text for a in fig.layout.annotations] == ["a", "b"]
+    grey = viz.heatmap_overlay(np.ones((1, 8, 8)), np.ones((1, 4, 4)))
+    assert np.asarray(grey.data[0].z).shape == (8, 8, 3)
+    with pytest.raises(ValueError, match="one 2-D heat map per image"):
+        viz.heatmap_overlay(images, heat[:1])
+
+
+def test_attention_heatmap_labels_queries_and_keys():
+    w = np.full((3, 3), 1 / 3)
+    fig = viz.attention_heatmap(w, ["a", "b", "c"])
+    assert list(fig.data[0].x) == ["0:a", "1:b", "2:c"] and list(fig.data[0].y) == list(fig.data[0].x)
+    one_query = viz.attention_heatmap(w[:1], ["a", "b", "c"], query_tokens=["[CLS]"])
+    assert list(one_query.data[0].y) == ["[CLS]"]
+    with pytest.raises(ValueError, match="query, key"):
+        viz.attention_heatmap(np.zeros((2, 2, 2)))

@@ -380,3 +380,73 @@ def test_kernel_explorer_rejects_bad_input(shown: list) -> None:
     with pytest.raises(ValueError, match="one image"):
         W.kernel_explorer(np.zeros((2, 4, 4, 3)))
     assert shown == []
+
+
+# ------------------------------------------------------------------------------------------------
+# attention and positional encoding (lesson 06)
+# ------------------------------------------------------------------------------------------------
+
+
+def _pe(length: int, d_model: int) -> np.ndarray:
+    """The paper's encoding, written independently for these tests."""
+    pos, two_i = np.arange(length)[:, None], np.arange(0, d_model, 2)[None, :]
+    pe = np.zeros((length, d_model))
+    pe[:, 0::2] = np.sin(pos / 10000 ** (two_i / d_model))
+    pe[:, 1::2] = np.cos(pos / 10000 ** (two_i / d_model))
+    return pe
+
+
+def test_attention_heatmap_rows_are_queries() -> None:
+    a = np.array([[1.0, 0.0, 0.0], [0.2, 0.8, 0.0], [0.1, 0.2, 0.7]])
+    fig = W.attention_heatmap(a, ["the", "cat", "the"], title="t")
+    heat = fig.data[0]
+    np.testing.assert_allclose(np.asarray(heat.z), a)
+    assert list(heat.y) == ["0·the", "1·cat", "2·the"] and list(heat.x) == list(heat.y)
+    assert fig.layout.yaxis.autorange == "reversed" and "query" in fig.layout.yaxis.title.text
+    assert fig.layout.title.text == "t"
+    with pytest.raises(ValueError, match="do not match"):
+        W.attention_heatmap(a, ["a", "b"])
+    rect = W.attention_heatmap(np.full((2, 3), 1 / 3), ["q1", "q2"], ["k1", "k2", "k3"])
+    assert list(rect.data[0].x) == ["0·k1", "1·k2", "2·k3"]
+    small, long = W.attention_heatmap(a, list("abc")), W.attention_heatmap(np.eye(200), ["w"] * 200)
+    assert small.layout.height == 320 and long.layout.height == 900  # a long text stays on the screen
+    assert long.layout.meta["weights"][5][5] == 1.0
+
+
+def test_attention_explorer_picks_example_layer_and_head(shown: list) -> None:
+    rng = np.random.default_rng(0)
+    layers = [rng.random((2, 3, 5, 5)) for _ in range(2)]
+    tokens = [["a", "b", "c"], ["d", "e", "f", "g", "h"]]
+    explorer = W.attention_explorer(layers, tokens, example_names=["first", "second"])
+    explorer.children[0].value = 1  # example
+    explorer.children[1].value = 1  # layer
+    explorer.children[2].value = 2  # head
+    fig = shown[-1]
+    np.testing.assert_allclose(np.asarray(fig.data[0].z), layers[1][1, 2])
+    assert fig.layout.title.text == "second: layer 2, head 3"
+    explorer.children[0].value = 0  # the first example has 3 tokens: padding is cut off
+    np.testing.assert_allclose(np.asarray(shown[-1].data[0].z), layers[1][0, 2, :3, :3])
+    explorer.children[2].value = -1  # the mean of the heads
+    np.testing.assert_allclose(np.asarray(shown[-1].data[0].z), layers[1][0, :, :3, :3].mean(0))
+    assert shown[-1].layout.title.text == "first: layer 2, mean of the heads"
+    with pytest.raises(ValueError, match="token lists"):
+        W.attention_explorer(layers, tokens[:1])
+    with pytest.raises(ValueError, match="one \\(examples"):
+        W.attention_explorer([layers[0][0]], tokens)
+
+
+def test_positional_encoding_figure_shows_the_pair(shown: list) -> None:
+    pe = _pe(50, 16)
+    fig = W.positional_encoding_figure(pe, pair=3)
+    np.testing.assert_allclose(np.asarray(fig.data[0].z), pe)
+    np.testing.assert_allclose(np.asarray(fig.data[1].y), pe[:, 6])
+    np.testing.assert_allclose(np.asarray(fig.data[2].y), pe[:, 7])
+    assert fig.layout.meta["columns"] == [6, 7]
+    assert fig.layout.meta["wavelength"] == pytest.approx(2 * np.pi * 10000 ** (6 / 16))
+    with pytest.raises(ValueError, match="pair 8"):
+        W.positional_encoding_figure(pe, pair=8)
+    explorer = W.positional_encoding_explorer(_pe, max_length=64, d_models=(8, 16))
+    explorer.children[0].value = 8  # d_model
+    explorer.children[2].value = 7  # pair beyond d_model 8: clipped to the last pair, 3
+    fig = shown[-1]
+    assert np.asarray(fig.data[0].z).shape[1] == 8 and fig.layout.meta["pair"] == 3

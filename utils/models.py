@@ -403,3 +403,176 @@ def forward_flops(model: keras.Model) -> int:
             n_in, n_out = layer.kernel.shape
             total += 2 * n_in * n_out
     return int(total)
+
+
+# ---------------------------------------------------------------------------------------------
+# The sequence track (lessons 06-08): positional encoding, token embedding, the encoder block.
+# ---------------------------------------------------------------------------------------------
+
+__all__ += [
+    "PositionalEmbedding",
+    "TransformerBlock",
+    "positional_encoding",
+    "transformer_block_params",
+]
+
+
+def positional_encoding(length: int, d_model: int) -> Any:
+    """Return the sinusoidal positional encoding of "Attention Is All You Need", float32 (length, d_model).
+
+    ``PE[pos, 2i] = sin(pos / 10000^(2i/d_model))`` and ``PE[pos, 2i+1] = cos(pos / 10000^(2i/d_model))``:
+    sine and cosine interleaved, the pair (2i, 2i+1) sharing one frequency. An odd ``d_model``
+    leaves the last column a sine.
+    """
+    import numpy as np
+
+    if length < 0 or d_model < 1:
+        raise ValueError(f"need length >= 0 and d_model >= 1, got {length} and {d_model}")
+    pos = np.arange(length, dtype=np.float64)[:, None]
+    two_i = np.arange(0, d_model, 2, dtype=np.float64)[None, :]  # 0, 2, 4, ...
+    angles = pos / np.power(10000.0, two_i / d_model)
+    pe = np.zeros((length, d_model), dtype=np.float64)
+    pe[:, 0::2] = np.sin(angles)
+    pe[:, 1::2] = np.cos(angles[:, : d_model // 2])
+    return pe.astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="dl_course")
+class PositionalEmbedding(keras.layers.Layer):
+    """Token embedding scaled by sqrt(d_model), plus the sinusoidal positional encoding.
+
+    Input: integer token ids (batch, length) with ``length <= max_len``; output: float
+    (batch, length, d_model). With ``mask_zero`` (the default) id 0 is padding and the layer
+    passes a padding mask (True = a real token) on to the layers after it.
+    """
+
+    def __init__(self, vocab_size: int, max_len: int, d_model: int, mask_zero: bool = True, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.vocab_size, self.max_len, self.d_model = int(vocab_size), int(max_len), int(d_model)
+        self.mask_zero = bool(mask_zero)
+        self.token_embedding = keras.layers.Embedding(
+            self.vocab_size, self.d_model, mask_zero=self.mask_zero, name="token_embedding"
+        )
+        self.encoding = positional_encoding(self.max_len, self.d_model)
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        self.token_embedding.build(input_shape)
+        self.built = True
+
+    def call(self, token_ids: Any) -> Any:
+        length = keras.ops.shape(token_ids)[-1]
+        x = self.token_embedding(token_ids) * (self.d_model**0.5)
+        pe = keras.ops.cast(keras.ops.convert_to_tensor(self.encoding), self.compute_dtype)
+        return x + pe[None, :length, :]
+
+    def compute_mask(self, token_ids: Any, mask: Any = None) -> Any:
+        return self.token_embedding.compute_mask(token_ids, mask)
+
+    def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        return (*tuple(input_shape), self.d_model)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "max_len": self.max_len,
+            "d_model": self.d_model,
+            "mask_zero": self.mask_zero,
+        }
+
+
+@keras.saving.register_keras_serializable(package="dl_course")
+class TransformerBlock(keras.layers.Layer):
+    """One Transformer encoder block, post-layer-norm as in the paper.
+
+    ``x = LN(x + Dropout(MHA(x, x, x)))`` then ``x = LN(x + Dropout(FFN(x)))`` with
+    ``FFN = Dense(d_ff, relu) → Dense(d_model)``. The attention has ``num_heads`` heads of size
+    ``d_model // num_heads``. Masks: the padding mask Keras passes in (True = a real token)
+    hides padded *keys* from every query (padded positions still get an output, which a masked
+    pooling layer ignores); ``causal=True`` also hides every later position. The padding mask is
+    passed on. After an eager call, ``last_attention`` holds the attention weights
+    (batch, heads, query, key).
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        d_ff: int,
+        dropout: float = 0.0,
+        causal: bool = False,
+        epsilon: float = 1e-6,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        if d_model % num_heads:
+            raise ValueError(f"d_model ({d_model}) must be a multiple of num_heads ({num_heads})")
+        self.d_model, self.num_heads, self.d_ff = int(d_model), int(num_heads), int(d_ff)
+        self.dropout, self.causal, self.epsilon = float(dropout), bool(causal), float(epsilon)
+        self.supports_masking = True
+        self.attention = keras.layers.MultiHeadAttention(
+            self.num_heads, key_dim=self.d_model // self.num_heads, name="attention"
+        )
+        self.attention_dropout = keras.layers.Dropout(self.dropout, name="attention_dropout")
+        self.norm1 = keras.layers.LayerNormalization(epsilon=self.epsilon, name="norm1")
+        self.ffn_hidden = keras.layers.Dense(self.d_ff, activation="relu", name="ffn_hidden")
+        self.ffn_out = keras.layers.Dense(self.d_model, name="ffn_out")
+        self.ffn_dropout = keras.layers.Dropout(self.dropout, name="ffn_dropout")
+        self.norm2 = keras.layers.LayerNormalization(epsilon=self.epsilon, name="norm2")
+        self.last_attention = None
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        shape = tuple(input_shape)
+        self.attention.build(shape, shape, shape)
+        self.norm1.build(shape)
+        self.ffn_hidden.build(shape)
+        self.ffn_out.build((*shape[:-1], self.d_ff))
+        self.norm2.build(shape)
+        self.built = True
+
+    def call(self, x: Any, training: Any = None, mask: Any = None) -> Any:
+        attention_mask = None
+        if mask is not None:  # (batch, key) -> (batch, 1, key): every query sees the real keys
+            attention_mask = keras.ops.expand_dims(keras.ops.cast(mask, "bool"), 1)
+        x_in = keras.ops.add(x, 0.0)  # a fresh tensor, so Keras does not also mask the queries
+        out, scores = self.attention(
+            x_in,
+            x_in,
+            x_in,
+            attention_mask=attention_mask,
+            use_causal_mask=self.causal,
+            return_attention_scores=True,
+            training=training,
+        )
+        self.last_attention = scores
+        x = self.norm1(x + self.attention_dropout(out, training=training))
+        y = self.ffn_out(self.ffn_hidden(x))
+        return self.norm2(x + self.ffn_dropout(y, training=training))
+
+    def compute_mask(self, x: Any, mask: Any = None) -> Any:
+        return mask
+
+    def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "d_model": self.d_model,
+            "num_heads": self.num_heads,
+            "d_ff": self.d_ff,
+            "dropout": self.dropout,
+            "causal": self.causal,
+            "epsilon": self.epsilon,
+        }
+
+
+def transformer_block_params(d_model: int, d_ff: int) -> int:
+    """Return the trainable parameters of one :class:`TransformerBlock` (any number of heads).
+
+    Attention: four d_model×d_model projections (query, key, value, output) with biases,
+    ``4·d² + 4·d``; feed-forward: ``d·d_ff + d_ff + d_ff·d + d``; two layer norms: ``2·2·d``.
+    Total ``4d² + 2·d·d_ff + 9d + d_ff``.
+    """
+    d = d_model
+    return 4 * d * d + 4 * d + (d * d_ff + d_ff) + (d_ff * d + d) + 2 * 2 * d

@@ -26,9 +26,26 @@ if TYPE_CHECKING:  # imported only for type checkers; at run time they are impor
     import pandas as pd
     import plotly.graph_objects as go
 
+
+def _interactive(fn: Any, **controls: Any) -> Any:
+    """``ipywidgets.interactive(fn, **controls)``, drawn once as soon as it is built, on 7.x and 8.x alike.
+
+    ipywidgets 8 calls ``fn`` when the box is built; 7.x (Colab's) only on its first display. Tests and
+    learners who keep the box in a variable expect the figure to be there from the start.
+    """
+    import ipywidgets as w
+
+    box = w.interactive(fn, **controls)
+    if int(w.__version__.split(".")[0]) < 8:
+        box.update()
+    return box
+
+
 __all__ = [
     "KERNELS",
     "SCALERS",
+    "attention_explorer",
+    "attention_heatmap",
     "augment_image",
     "augmentation_explorer",
     "augmentation_figure",
@@ -36,6 +53,8 @@ __all__ = [
     "convolve_image",
     "kernel_explorer",
     "kernel_figure",
+    "positional_encoding_explorer",
+    "positional_encoding_figure",
     "scale_values",
     "scaling_explorer",
     "scaling_figure",
@@ -203,7 +222,7 @@ def scaling_explorer(
     for column in options:  # fail here, loudly, rather than inside the widget where errors are hidden
         scaling_figure(df[column].to_numpy(dtype=float, na_value=np.nan), name=column)
     style = {"description_width": "initial"}
-    return w.interactive(
+    return _interactive(
         draw,
         column=w.Dropdown(options=options, value=options[0], description="column", style=style),
         scaler=w.Dropdown(options=list(SCALERS), value="standard", description="scaler", style=style),
@@ -332,7 +351,7 @@ def augmentation_explorer(image: np.ndarray, *, name: str = "photo") -> Any:
             value=value, min=lo, max=hi, step=step, description=label, continuous_update=False, style=style
         )
 
-    return w.interactive(
+    return _interactive(
         draw,
         rotation_deg=slider(0.0, -45.0, 45.0, 5.0, "rotation (degrees)"),
         zoom=slider(0.0, -0.5, 0.5, 0.05, "zoom (− in, + out)"),
@@ -519,3 +538,205 @@ def kernel_explorer(
     redraw()
     grid = w.VBox([w.HBox(row) for row in boxes])
     return w.VBox([menu, w.HBox([w.Label("kernel K[u, v] (row u, column v):"), grid]), out])
+
+
+# ----------------------------------------------------------------------------------------------
+# Attention and positional encoding (lesson 06)
+# ----------------------------------------------------------------------------------------------
+
+
+def attention_heatmap(
+    weights: Any,
+    query_tokens: Sequence[str],
+    key_tokens: Sequence[str] | None = None,
+    *,
+    title: str = "Attention weights",
+) -> go.Figure:
+    """Return a heatmap of one head's attention weights (query, key): row q is what query q looks at.
+
+    Rows are the queries (top to bottom, in order), columns the keys; each cell is a weight in
+    [0, 1] and each row sums to 1 (masked keys get 0). Token labels are made unique by their
+    position ("3·the"), so repeated words get their own rows. ``layout.meta["weights"]`` holds the
+    matrix.
+    """
+    import plotly.graph_objects as go
+
+    a = np.asarray(weights, dtype=np.float64)
+    key_tokens = query_tokens if key_tokens is None else key_tokens
+    if a.ndim != 2 or a.shape != (len(query_tokens), len(key_tokens)):
+        raise ValueError(
+            f"attention weights of shape {a.shape} do not match {len(query_tokens)} query and "
+            f"{len(key_tokens)} key tokens; pass one head's (query, key) matrix."
+        )
+    rows = [f"{i}·{t}" for i, t in enumerate(query_tokens)]
+    cols = [f"{i}·{t}" for i, t in enumerate(key_tokens)]
+    fig = go.Figure(
+        go.Heatmap(
+            z=a,
+            x=cols,
+            y=rows,
+            zmin=0.0,
+            zmax=float(max(a.max(), 1e-9)),
+            colorscale="Blues",
+            colorbar={"title": "weight"},
+            hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.3f}<extra></extra>",
+        )
+    )
+    size = min(900, max(320, 18 * max(len(rows), len(cols)) + 160))  # long texts: labels thin out
+    fig.update_layout(
+        title=title,
+        xaxis_title="key (the token looked at)",
+        yaxis_title="query (the token looking)",
+        yaxis_autorange="reversed",
+        height=size,
+        width=size + 80,
+        meta={"weights": a.tolist()},
+    )
+    fig.update_xaxes(tickangle=-60, type="category")
+    fig.update_yaxes(type="category")
+    return fig
+
+
+def attention_explorer(
+    attention: Sequence[Any],
+    tokens: Sequence[Sequence[str]],
+    *,
+    example_names: Sequence[str] | None = None,
+) -> Any:
+    """Return an ipywidgets explorer of a model's attention: pick the example, the layer and the head.
+
+    ``attention[layer]`` is an array (examples, heads, query, key) (e.g. each block's
+    ``last_attention`` after a call on a batch), ``tokens[e]`` the tokens of example e; padded
+    positions beyond ``len(tokens[e])`` are cut off. The head picker ends with "mean", the average
+    of the heads (rows still sum to 1). The figure comes from :func:`attention_heatmap`.
+    """
+    import ipywidgets as w
+
+    layers = [np.asarray(a, dtype=np.float64) for a in attention]
+    if not layers or any(a.ndim != 4 for a in layers):
+        raise ValueError("attention must be a list with one (examples, heads, query, key) array per layer.")
+    n_examples, n_heads = layers[0].shape[:2]
+    if len(tokens) != n_examples:
+        raise ValueError(f"{len(tokens)} token lists for {n_examples} examples.")
+    names = list(example_names) if example_names is not None else [f"example {e}" for e in range(n_examples)]
+
+    def figure(example: int, layer: int, head: int) -> go.Figure:
+        n = len(tokens[example])
+        heads = layers[layer][example, :, :n, :n]
+        return attention_heatmap(
+            heads.mean(0) if head < 0 else heads[head],
+            list(tokens[example]),
+            title=f"{names[example]}: layer {layer + 1}, "
+            + ("mean of the heads" if head < 0 else f"head {head + 1}"),
+        )
+
+    figure(0, 0, 0)  # fail here, loudly, rather than inside the widget
+    style = {"description_width": "initial"}
+    return _interactive(
+        lambda example, layer, head: _show(figure(example, layer, head)),
+        example=w.Dropdown(options=[(n, i) for i, n in enumerate(names)], value=0, description="example"),
+        layer=w.Dropdown(
+            options=[(f"layer {i + 1}", i) for i in range(len(layers))],
+            value=0,
+            description="layer",
+            style=style,
+        ),
+        head=w.ToggleButtons(
+            options=[(f"head {h + 1}", h) for h in range(n_heads)] + [("mean", -1)],
+            value=0,
+            description="head",
+        ),
+    )
+
+
+def positional_encoding_figure(encoding: Any, pair: int = 0) -> go.Figure:
+    """Return a two-panel figure of a sinusoidal positional encoding (positions, d_model).
+
+    Left: the whole matrix as a heatmap (position down, dimension across). Right: columns 2·pair
+    (sine) and 2·pair + 1 (cosine) against the position, the pair that shares one frequency.
+    ``layout.meta`` holds ``pair``, the wavelength of that pair in positions and the two columns.
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    pe = np.asarray(encoding, dtype=np.float64)
+    length, d_model = pe.shape
+    if not 0 <= 2 * pair + 1 < d_model:
+        raise ValueError(f"pair {pair} needs columns {2 * pair} and {2 * pair + 1}; d_model is {d_model}.")
+    wavelength = 2 * np.pi * 10000 ** (2 * pair / d_model)
+    positions = np.arange(length)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        column_widths=[0.55, 0.45],
+        subplot_titles=(
+            f"PE, {length} positions × d_model = {d_model}",
+            f"columns {2 * pair} (sin) and {2 * pair + 1} (cos): wavelength {wavelength:,.1f} positions",
+        ),
+    )
+    fig.add_trace(
+        go.Heatmap(
+            z=pe, zmin=-1, zmax=1, colorscale="RdBu", colorbar={"title": "value", "x": 0.5}, name="PE"
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(go.Scatter(x=positions, y=pe[:, 2 * pair], name=f"sin, column {2 * pair}"), row=1, col=2)
+    fig.add_trace(
+        go.Scatter(x=positions, y=pe[:, 2 * pair + 1], name=f"cos, column {2 * pair + 1}"), row=1, col=2
+    )
+    fig.update_xaxes(title_text="dimension (column)", row=1, col=1)
+    fig.update_yaxes(title_text="position", autorange="reversed", row=1, col=1)
+    fig.update_xaxes(title_text="position", row=1, col=2)
+    fig.update_yaxes(title_text="value", range=[-1.1, 1.1], row=1, col=2)
+    fig.update_layout(
+        title="Sinusoidal positional encoding",
+        height=420,
+        legend={"x": 1.0, "y": 1.0},
+        meta={"pair": pair, "wavelength": float(wavelength), "columns": [2 * pair, 2 * pair + 1]},
+    )
+    return fig
+
+
+def positional_encoding_explorer(
+    encode: Any,
+    *,
+    max_length: int = 200,
+    d_models: Sequence[int] = (16, 32, 64, 128),
+) -> Any:
+    """Return an ipywidgets explorer of ``encode(length, d_model)`` (a positional-encoding function).
+
+    Sliders pick the number of positions and the frequency pair; a drop-down picks d_model.
+    The figure comes from :func:`positional_encoding_figure`.
+    """
+    import ipywidgets as w
+
+    d_models = list(d_models)
+    positional_encoding_figure(encode(8, d_models[0]))  # fail here, loudly
+
+    def draw(d_model: int, length: int, pair: int) -> None:
+        _show(positional_encoding_figure(encode(length, d_model), pair=min(pair, d_model // 2 - 1)))
+
+    style = {"description_width": "initial"}
+    return _interactive(
+        draw,
+        d_model=w.Dropdown(
+            options=d_models, value=d_models[min(2, len(d_models) - 1)], description="d_model"
+        ),
+        length=w.IntSlider(
+            value=min(100, max_length),
+            min=4,
+            max=max_length,
+            step=4,
+            description="positions",
+            continuous_update=False,
+        ),
+        pair=w.IntSlider(
+            value=0,
+            min=0,
+            max=max(d_models) // 2 - 1,
+            description="pair i (columns 2i, 2i+1)",
+            continuous_update=False,
+            style=style,
+        ),
+    )
