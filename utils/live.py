@@ -4,6 +4,12 @@ The figure is shown once through a display handle and replaced after each epoch 
 ``handle.update``. That needs no widget manager, so it works the same in JupyterLab, classic
 Notebook, VS Code and Colab (ipywidgets 7 or 8, or none). With no notebook front end (a script,
 a headless run) it prints one line per epoch instead.
+
+JupyterLab (and Notebook 7) keep an output's renderer when an update has the same MIME type, and
+plotly's renderer ignores new data once it has drawn (plotly/plotly.py#3053): updating the figure
+alone would leave the first epoch on screen. Each update therefore first swaps in a blank of the
+figure's height (another MIME type, so the page does not jump), then the new figure, which gets a
+fresh renderer. ``tests/browser`` checks this in a real browser.
 """
 
 from __future__ import annotations
@@ -85,12 +91,25 @@ class LivePlot(keras.callbacks.Callback):
             return
         from IPython.display import display
 
-        bundle = _mimebundle(self.figure())
+        fig = self.figure()
+        bundle = _mimebundle(fig)
         if self._handle is None:
             self._handle = display(bundle, raw=True, display_id=True)
         else:
+            if _PLOTLY_MIME in bundle:  # see the module docstring: force a fresh renderer
+                self._handle.update(_blank(fig), raw=True)
             self._handle.update(bundle, raw=True)
         self.updates += 1
+
+
+_PLOTLY_MIME = "application/vnd.plotly.v1+json"
+_PLOTLY_DEFAULT_HEIGHT = 360  # what JupyterLab's plotly renderer uses for a figure without a height
+
+
+def _blank(fig: Any) -> dict[str, str]:
+    """Return display data for an empty block as tall as ``fig`` (HTML, not a plotly figure)."""
+    height = int(fig.layout.height or _PLOTLY_DEFAULT_HEIGHT)
+    return {"text/html": f'<div style="height: {height}px"></div>', "text/plain": ""}
 
 
 def _mimebundle(fig: Any) -> dict[str, Any]:
@@ -100,10 +119,15 @@ def _mimebundle(fig: Any) -> dict[str, Any]:
     time and ignores display ids; its MIME bundle, displayed raw, can be updated in place.
     """
     try:
-        bundle = dict(fig._repr_mimebundle_())  # uses plotly's renderer for this front end
-    except Exception:  # an older plotly without it
+        import plotly.io as pio
+
+        # The bundle of plotly's default renderer(s) for this front end. Not fig._repr_mimebundle_():
+        # plotly 5 (Colab's) re-activates its renderers on every call, and in Jupyter the "notebook"
+        # renderer then adds one more output (a <script>) per update.
+        bundle = dict(pio.renderers._build_mime_bundle(fig.to_dict()))
+    except Exception:  # a plotly without it
         bundle = {}
     if not bundle:
-        bundle = {"application/vnd.plotly.v1+json": fig.to_plotly_json()}
+        bundle = {_PLOTLY_MIME: fig.to_plotly_json()}
     bundle.setdefault("text/plain", f"<live training plot: {fig.layout.title.text}>")
     return bundle
