@@ -76,6 +76,8 @@ def _build(fn: Callable, c_in: int, filters: int, stride: int) -> Any:
             got=type(out).__name__,
             hint="Return the output tensor of the block.",
         )
+    if out is inputs:  # the identity shortcut; Keras 3.13 refuses keras.Model(x, x) (3.14+ accepts it)
+        out = keras.layers.Identity()(out)
     return keras.Model(inputs, out)
 
 
