@@ -11,7 +11,7 @@ PORT   ?= 8888
 # JupyterLab refuses to run as root (as in many containers) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: start setup test labs bench clean
+.PHONY: start setup test labs update bench site clean
 
 start: setup
 	$(BIN)/jupyter lab --ServerApp.ip=$(HOST) --ServerApp.port=$(PORT) $(ROOT_FLAG) \
@@ -32,8 +32,22 @@ test: setup
 labs: setup
 	$(BIN)/python -m utils.labs build
 
+# Update the course: your changed notebooks are kept in backups/<date-time>/ first (DRY_RUN=1 only shows).
+update:
+	$(PYTHON) -m utils.update $(if $(DRY_RUN),--dry-run,)
+	@$(MAKE) --no-print-directory setup
+
 bench: setup
 	$(BIN)/python benchmarks/run_notebooks.py --profile $(or $(PROFILE),cpu)
 
+# The course as a static site, every notebook run with its outputs: make site [PROFILE=smoke|cpu|gpu]
+# (default cpu; COURSE_OFFLINE=1 forbids downloads; NOTEBOOKS="notebooks/0[0-2]*.ipynb" builds a subset).
+site: $(VENV)/.site-installed
+	$(BIN)/python tools/build_site.py --profile $(or $(PROFILE),cpu) --out _site $(NOTEBOOKS)
+
+$(VENV)/.site-installed: requirements-site.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-site.txt
+	@touch $@
+
 clean:
-	rm -rf $(VENV) dl_course.egg-info
+	rm -rf $(VENV) .venv-colab dl_course.egg-info _build _site test-artifacts

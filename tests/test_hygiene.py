@@ -3,9 +3,10 @@
 - No outputs or execution counts are committed (rendering with outputs is a build step).
 - Cell ids are stable: ``<prefix>-NN``, one prefix per notebook, unique, so diffs stay readable and
   a re-save in JupyterLab does not churn them.
-- Every lesson opens with its title, launch links, objectives, time per profile and the one setup
-  cell, and closes with a summary and what comes next; every lab has its title, links, time and
-  setup cell.
+- Every lesson opens with its title, launch links, objectives, time per profile, the Colab
+  bootstrap cell and the one setup cell, and closes with a summary and what comes next; every lab
+  has its title, links, time, bootstrap cell and setup cell. The links and the bootstrap cell are
+  generated from the one place the repository's address is written (``utils.course``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from utils import course
+
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 LAB_SOURCES = sorted((ROOT / "labs" / "solutions").glob("*.ipynb"))
@@ -29,7 +32,7 @@ SETUP_CELL = (
     "# Setup: load the course helpers and configure TensorFlow for this machine (run this first).\n"
     "import utils\n\ncfg = utils.env.setup()"
 )
-ID_PATTERN = re.compile(r"^([a-z][a-z0-9_]*)-(\d{2,3})$")
+ID_PATTERN = re.compile(r"^([a-z][a-z0-9_]*)-(\d{2,3}|colab)$")  # <prefix>-colab: the bootstrap cell
 
 
 def _cells(path: Path) -> list[dict]:
@@ -67,10 +70,11 @@ def test_cell_ids_are_stable(path):
 
 
 def _launch_links_ok(text: str, rel: str) -> bool:
-    return (
-        f"https://colab.research.google.com/github/dl-course/dl-course/blob/main/{rel}" in text
-        and f"https://mybinder.org/v2/gh/dl-course/dl-course/main?urlpath=lab/tree/{rel}" in text
-    )
+    return course.launch_links(rel) in text
+
+
+def _code_cells(cells: list[dict]) -> list[str]:
+    return [_text(c).strip() for c in cells if c["cell_type"] == "code"]
 
 
 @pytest.mark.parametrize("path", LESSONS, ids=_name)
@@ -85,9 +89,13 @@ def test_lesson_follows_the_template(path):
     assert "**What you will learn**" in first, f"{rel}: the title cell needs 'What you will learn'"
     time_line = next((line for line in first.splitlines() if line.startswith("**Time:**")), "")
     assert "cpu" in time_line and "smoke" in time_line, f"{rel}: '**Time:**' must give the time per profile"
-    setups = [c for c in cells if c["cell_type"] == "code" and _text(c).strip() == SETUP_CELL]
-    first_code = next(c for c in cells if c["cell_type"] == "code")
-    assert len(setups) == 1 and setups[0] is first_code, f"{rel}: the first code cell must be the setup cell"
+    code = _code_cells(cells)
+    assert code[0] == course.bootstrap_source(), (
+        f"{rel}: the first code cell must be the Colab bootstrap cell"
+    )
+    assert code[1] == SETUP_CELL and code.count(SETUP_CELL) == 1, (
+        f"{rel}: the second code cell must be the setup cell"
+    )
     headings = [line.strip() for c in cells if c["cell_type"] == "markdown" for line in _text(c).splitlines()]
     assert "## Summary" in headings, f"{rel}: no '## Summary' section"
     assert "## Next" in headings, f"{rel}: no '## Next' section"
@@ -104,8 +112,11 @@ def test_lab_follows_the_template(path):
         f"{rel}: the title cell needs Colab and Binder links to {generated}"
     )
     assert "**Time:**" in first, f"{rel}: the title cell needs '**Time:**'"
-    first_code = next(c for c in cells if c["cell_type"] == "code")
-    assert _text(first_code).strip() == SETUP_CELL, f"{rel}: the first code cell must be the setup cell"
+    code = _code_cells(cells)
+    assert code[0] == course.bootstrap_source(), (
+        f"{rel}: the first code cell must be the Colab bootstrap cell"
+    )
+    assert code[1] == SETUP_CELL, f"{rel}: the second code cell must be the setup cell"
 
 
 def test_every_lesson_and_lab_is_found():

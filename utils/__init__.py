@@ -10,7 +10,21 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["checks", "data", "deploy", "env", "labs", "live", "models", "viz", "widgets"]
+__all__ = [
+    "checks",
+    "course",
+    "data",
+    "deploy",
+    "distribute",
+    "env",
+    "labs",
+    "live",
+    "models",
+    "text",
+    "update",
+    "viz",
+    "widgets",
+]
 
 
 def __getattr__(name: str) -> ModuleType:
