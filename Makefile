@@ -2,6 +2,7 @@
 #   make start   set everything up (once) and open JupyterLab on the start notebook
 #   make test    run the whole test suite (what CI runs)
 # Everything lives in .venv inside this folder; delete it to start over.
+# On Linux with an NVIDIA GPU: make start GPU=1 (adds NVIDIA's CUDA libraries, requirements-gpu.txt).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -17,7 +18,7 @@ start: setup
 	$(BIN)/jupyter lab --ServerApp.ip=$(HOST) --ServerApp.port=$(PORT) $(ROOT_FLAG) \
 		--ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(if $(GPU),$(VENV)/.installed-gpu,)
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "The course needs Python 3.11 or newer; this is " + sys.version.split()[0] + ". Run: make PYTHON=python3.12 start")'
@@ -25,6 +26,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 	@echo "Environment ready in $(VENV)."
+
+# GPU=1: the same environment plus NVIDIA's CUDA libraries, so TensorFlow can use an NVIDIA GPU.
+$(VENV)/.installed-gpu: requirements-gpu.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-gpu.txt
+	@touch $@
+	@$(BIN)/python -c 'import utils; print(utils.env.gpu_advice())'
 
 test: setup
 	$(BIN)/python -m pytest

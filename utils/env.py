@@ -139,16 +139,54 @@ def tpu_present() -> bool:
 
 @dataclass(frozen=True)
 class Devices:
-    """The accelerators found: ``kind`` is 'gpu', 'tpu' or 'cpu'."""
+    """The accelerators found: ``kind`` is 'gpu', 'tpu' or 'cpu'.
+
+    ``emulated`` is True when ``$COURSE_EMULATE`` made the course decide as it would on that
+    device while every computation still runs on this machine's CPU.
+    """
 
     kind: str
     count: int
     name: str
     compute_capability: tuple[int, int] | None = None
+    emulated: bool = False
+
+
+# What ``COURSE_EMULATE`` can stand for: the devices learners get on Colab, Kaggle and in the cloud.
+# Only the course's decisions change (profile, precision policy, anything a notebook branches on);
+# TensorFlow itself still sees, and runs on, the CPU.
+EMULATED: dict[str, Devices] = {
+    "t4": Devices("gpu", 1, "Tesla T4", (7, 5), emulated=True),  # Colab's free GPU, Kaggle's
+    "l4": Devices("gpu", 1, "NVIDIA L4", (8, 9), emulated=True),  # Colab's paid tiers
+    "a100": Devices("gpu", 1, "NVIDIA A100-SXM4-40GB", (8, 0), emulated=True),
+    "tpu": Devices("tpu", 1, "TPU", None, emulated=True),  # Colab's TPU runtime
+}
+
+
+def emulated_device() -> Devices | None:
+    """Return the device ``$COURSE_EMULATE`` names (t4, l4, a100, tpu), or None when it is unset.
+
+    Raises ``ValueError`` naming the choices for any other value.
+    """
+    wanted = os.environ.get("COURSE_EMULATE", "").strip().lower()
+    if wanted in ("", "0", "none", "off", "false", "no"):
+        return None
+    if wanted not in EMULATED:
+        raise ValueError(
+            f"COURSE_EMULATE={wanted!r} is not a device the course can emulate. "
+            f"Use one of: {', '.join(EMULATED)} (or unset it)."
+        )
+    return EMULATED[wanted]
 
 
 def detect_devices() -> Devices:
-    """Return the accelerator kind, count and name (falls back to the CPU)."""
+    """Return the accelerator kind, count and name (falls back to the CPU).
+
+    With ``$COURSE_EMULATE`` set, return the emulated device instead, marked ``emulated``.
+    """
+    emulated = emulated_device()
+    if emulated is not None:
+        return emulated
     tf = import_tensorflow()
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
@@ -163,7 +201,7 @@ def detect_devices() -> Devices:
 
 
 def choose_profile(devices: Devices | None = None) -> str:
-    """Return ``$COURSE_PROFILE`` if set, else 'gpu' with an accelerator and 'cpu' without."""
+    """Return ``$COURSE_PROFILE`` if set, else 'gpu' with an accelerator (or an emulated one), else 'cpu'."""
     wanted = os.environ.get("COURSE_PROFILE", "").strip().lower()
     if wanted:
         if wanted not in PROFILES:
@@ -193,6 +231,42 @@ def choose_precision(devices: Devices, wanted: bool | None = None) -> str:
     if wanted:
         return "mixed_float16" if devices.kind == "gpu" else "mixed_bfloat16"
     return "float32"
+
+
+# What each policy's compute dtype can promise: unit round-off is 2^-24 (float32), 2^-11 (float16)
+# and 2^-8 (bfloat16). A layer's output goes through a few roundings (the input cast, the weights'
+# cast, the accumulation of a dot product), so the relative tolerance is about 16 round-offs, and
+# the absolute one covers values near zero that were computed from values of order one.
+TOLERANCES: dict[str, dict[str, float]] = {
+    "float32": {"rtol": 1e-5, "atol": 1e-5},
+    "float16": {"rtol": 1e-2, "atol": 1e-2},
+    "bfloat16": {"rtol": 6e-2, "atol": 6e-2},
+}
+
+
+def compute_dtype(policy: str | None = None) -> str:
+    """Return the dtype layers compute in: 'float32', 'float16' or 'bfloat16'.
+
+    ``policy`` is a Keras dtype policy name ('mixed_float16', ...); None reads the global policy
+    that :func:`setup` set.
+    """
+    if policy is None:
+        import keras
+
+        return str(keras.mixed_precision.global_policy().compute_dtype)
+    return {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}.get(policy, policy)
+
+
+def tolerance(policy: str | None = None, *, scale: float = 1.0) -> dict[str, float]:
+    """Return ``{"rtol": ..., "atol": ...}`` that a Keras layer's result can promise at ``policy``.
+
+    Use it to compare a layer's output with a float32 or NumPy reference:
+    ``np.testing.assert_allclose(layer(x), reference, **utils.env.tolerance())``. ``scale``
+    widens both for a result that went through many layers or a long sum. Under float32 it
+    is 1e-5, under mixed_float16 1e-2, under mixed_bfloat16 6e-2.
+    """
+    base = TOLERANCES.get(compute_dtype(policy), TOLERANCES["float32"])
+    return {k: v * scale for k, v in base.items()}
 
 
 def seed_everything(seed: int) -> None:
@@ -228,6 +302,7 @@ class Config:
     max_samples: int | None
     batch_size: int
     versions: dict[str, str] = field(default_factory=dict)
+    emulated: bool = False
 
     def pick(self, **per_profile: Any) -> Any:
         """Return the value given for the current profile: ``cfg.pick(smoke=2, cpu=20, gpu=40)``.
@@ -249,6 +324,8 @@ class Config:
         """Return the one-line summary ``setup()`` prints."""
         data = "offline" if self.offline else "online if reachable"
         device = self.device_name if self.n_devices == 1 else f"{self.n_devices}× {self.device_name}"
+        if self.emulated:
+            device += " (emulated on the CPU)"
         return (
             f"DL course · profile {self.profile} · {self.platform} · {device} · {self.precision}"
             f" · TF {self.versions.get('tensorflow')} · Keras {self.versions.get('keras')}"
@@ -268,6 +345,10 @@ def setup(
 
     ``profile`` overrides ``$COURSE_PROFILE``; ``mixed_precision`` None chooses by hardware;
     ``deterministic`` makes TensorFlow's ops deterministic (slower on GPUs). Safe to call again.
+
+    ``$COURSE_EMULATE`` (t4, l4, a100 or tpu) makes every decision as on that device, the profile
+    (when ``$COURSE_PROFILE`` is unset) and the precision policy included, while the work still runs
+    on the CPU: it rehearses the GPU and TPU paths on a laptop, and the tests run every notebook so.
     """
     if profile is not None:
         os.environ["COURSE_PROFILE"] = profile
@@ -308,10 +389,80 @@ def setup(
             "tensorflow": tf.__version__,
             "keras": keras.__version__,
         },
+        emulated=devices.emulated,
     )
     if verbose:
         print(cfg.banner())
     return cfg
+
+
+def _nvidia_driver_present() -> bool:
+    """Return True if this machine has an NVIDIA driver loaded (a GPU TensorFlow could use)."""
+    return Path("/proc/driver/nvidia/version").exists() or bool(glob.glob("/dev/nvidia[0-9]*"))
+
+
+def tensorflow_build() -> str:
+    """Return which TensorFlow build is installed: 'CUDA 12.5.1, cuDNN 9', 'CPU only', ...
+
+    The CUDA build runs on a GPU only when NVIDIA's CUDA libraries are installed beside it
+    (``tensorflow[and-cuda]``, which ``requirements-gpu.txt`` installs) or by the platform (Colab).
+    """
+    tf = import_tensorflow()
+    info: dict[str, Any] = {}
+    with contextlib.suppress(Exception):
+        info = dict(tf.sysconfig.get_build_info())
+    if info.get("is_cuda_build"):
+        build = f"CUDA {info.get('cuda_version', '?')}, cuDNN {info.get('cudnn_version', '?')}"
+        libraries = _version("nvidia-cudnn-cu12") != "not installed" or detect_platform() in (
+            "colab",
+            "kaggle",
+        )
+        return build + ("" if libraries else " (CUDA libraries not installed: CPU only)")
+    if info.get("is_rocm_build"):
+        return "ROCm (AMD GPUs)"
+    return "CPU only"
+
+
+def gpu_advice(devices: Devices | None = None) -> str:
+    """Return one sentence on the accelerator: what the course uses, or what to do to get the GPU.
+
+    Reads what is visible without a GPU of its own: the NVIDIA driver's files, the TensorFlow
+    build and its CUDA libraries, the platform and ``$COURSE_EMULATE``.
+    """
+    devices = devices or detect_devices()
+    if devices.emulated:
+        return (
+            f"{devices.name} emulated: the course decides as on that device (profile, precision) but "
+            "computes on the CPU. Unset COURSE_EMULATE to use this machine as it is."
+        )
+    if devices.kind == "gpu":
+        return f"TensorFlow sees {devices.count} GPU(s) ({devices.name}): the course uses it."
+    if devices.kind == "tpu":
+        return "A TPU is attached: the course uses it through TPUStrategy in lesson 09."
+    platform = detect_platform()
+    if platform == "colab":
+        return (
+            "No GPU attached. For one: Runtime → Change runtime type → T4 GPU, then run the notebook again."
+        )
+    if platform == "kaggle":
+        return "No GPU attached. For one: Settings → Accelerator → GPU, then run the notebook again."
+    if not _nvidia_driver_present():
+        return "No GPU on this machine: the course runs on the CPU (the cpu profile is sized for that)."
+    if "CUDA libraries not installed" in tensorflow_build():
+        return (
+            "This machine has an NVIDIA GPU but TensorFlow cannot use it: NVIDIA's CUDA libraries are "
+            "missing. Install them with `make setup GPU=1` (or `pip install -r requirements-gpu.txt`), "
+            "then restart the kernel."
+        )
+    if tensorflow_build() == "CPU only":
+        return (
+            "This machine has an NVIDIA GPU but the installed TensorFlow is a CPU-only build "
+            "(tensorflow-cpu). Install requirements-gpu.txt (`make setup GPU=1`), then restart the kernel."
+        )
+    return (
+        "This machine has an NVIDIA driver, and TensorFlow's CUDA libraries are installed, yet TensorFlow "
+        "sees no GPU. Check that `nvidia-smi` works and that the driver supports CUDA 12, then restart the kernel."
+    )
 
 
 def report() -> list[tuple[str, str]]:
@@ -325,10 +476,14 @@ def report() -> list[tuple[str, str]]:
         ("CPU cores", str(os.cpu_count())),
         (
             "accelerator",
-            f"{devices.kind}: {devices.name}" + (f" ×{devices.count}" if devices.count > 1 else ""),
+            f"{devices.kind}: {devices.name}"
+            + (f" ×{devices.count}" if devices.count > 1 else "")
+            + (" (emulated on the CPU)" if devices.emulated else ""),
         ),
+        ("GPU status", gpu_advice(devices)),
         ("memory limit", _memory_limit()),
         ("tensorflow", tf.__version__),
+        ("tensorflow build", tensorflow_build()),
     ]
     for pkg in (
         "keras",
