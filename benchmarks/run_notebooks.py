@@ -2,12 +2,14 @@
 
     python benchmarks/run_notebooks.py                 # every lesson and lab solution, cpu profile
     python benchmarks/run_notebooks.py --profile smoke notebooks/01_tensors_and_gradients.ipynb
+    python benchmarks/run_notebooks.py --profile gpu --gpu --online   # on a real GPU (.ci/gpu runs this)
 
 Peak memory is the largest resident set of the notebook's kernel (and its children), sampled
 every 0.1 s: what an instructor sizes a JupyterHub by. "Results" are the ``checkpoint ·`` lines
 a notebook prints as it asserts its claims. Each notebook runs in a fresh kernel, offline, with
 the data cache given by COURSE_DATA_DIR (defaults to your normal cache). Exits 1 if any fails.
-Outputs are never written back into the notebooks.
+Outputs are never written back into the notebooks. With ``--gpu`` a last cell, run in the same
+kernel, reads TensorFlow's peak GPU memory (``tf.config.experimental.get_memory_info``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parent.parent
+# Appended to each notebook with --gpu: the most memory TensorFlow held on any GPU during the run.
+GPU_PROBE = """\
+import tensorflow as tf
+
+_gpus = tf.config.list_physical_devices("GPU")
+print("gpu-peak ·", max((tf.config.experimental.get_memory_info(f"GPU:{i}")["peak"] for i in range(len(_gpus))), default=0))
+"""
 
 
 def _rss_tree(pid: int) -> int:
@@ -42,9 +51,11 @@ def _rss_tree(pid: int) -> int:
     return total
 
 
-def run(path: Path, timeout: int) -> dict:
+def run(path: Path, timeout: int, gpu: bool = False) -> dict:
     """Execute one notebook; return its wall time, peak memory, results, stderr and error."""
     nb = nbformat.read(path, as_version=4)
+    if gpu:
+        nb.cells.append(nbformat.v4.new_code_cell(GPU_PROBE))
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )
@@ -78,7 +89,7 @@ def run(path: Path, timeout: int) -> dict:
         done.set()
         sampler.join()
     wall = time.perf_counter() - start
-    results, stderr = [], []
+    results, stderr, gpu_peak = [], [], None
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream":
@@ -88,10 +99,15 @@ def run(path: Path, timeout: int) -> dict:
                 results += [
                     ln.split("·", 1)[1].strip() for ln in text.splitlines() if ln.startswith("checkpoint ·")
                 ]
+                gpu_peak = next(
+                    (int(ln.split("·", 1)[1]) for ln in text.splitlines() if ln.startswith("gpu-peak ·")),
+                    gpu_peak,
+                )
     return {
         "notebook": path.name,
         "wall": wall,
         "peak": peak,
+        "gpu_peak": gpu_peak,
         "results": results,
         "stderr": stderr,
         "error": error,
@@ -108,6 +124,7 @@ def main() -> int:
     parser.add_argument("--profile", default="cpu", choices=["smoke", "cpu", "gpu"])
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     parser.add_argument("--online", action="store_true", help="let notebooks download datasets")
+    parser.add_argument("--gpu", action="store_true", help="also report each notebook's peak GPU memory")
     args = parser.parse_args()
     os.environ["COURSE_PROFILE"] = args.profile
     if not args.online:
@@ -117,18 +134,24 @@ def main() -> int:
         (ROOT / "labs" / "solutions").glob("*.ipynb")
     )
     print(f"profile {args.profile}, {os.cpu_count()} CPU cores, {len(paths)} notebooks\n")
-    print("| notebook | wall (s) | peak memory (MB) | status | results |\n|---|---:|---:|---|---|")
+    gpu_column = " peak GPU memory (MB) |" if args.gpu else ""
+    print(f"| notebook | wall (s) | peak memory (MB) |{gpu_column} status | results |")
+    print("|---|---:|---:|" + ("---:|" if args.gpu else "") + "---|---|")
     failed = 0
     total = 0.0
     for path in paths:
-        r = run(path.resolve(), args.timeout)
+        r = run(path.resolve(), args.timeout, gpu=args.gpu)
         total += r["wall"]
         status = "ok" if not r["error"] else f"FAILED: {r['error']}"
         if r["stderr"]:
             status += f" (stderr: {r['stderr'][0][:80]!r})"
         failed += bool(r["error"])
+        gpu_cell = ""
+        if args.gpu:
+            gpu_cell = " n/a |" if r["gpu_peak"] is None else f" {r['gpu_peak'] / 2**20:.0f} |"
         print(
-            f"| {r['notebook']} | {r['wall']:.1f} | {r['peak'] / 2**20:.0f} | {status} | {'; '.join(r['results'])} |",
+            f"| {r['notebook']} | {r['wall']:.1f} | {r['peak'] / 2**20:.0f} |{gpu_cell} {status} | "
+            f"{'; '.join(r['results'])} |",
             flush=True,
         )
     print(f"\ntotal {total:.1f} s; {failed} failed")

@@ -155,7 +155,89 @@ def test_platform_detection(monkeypatch, variables, platform):
     assert env.detect_platform() == platform
 
 
-def test_report_lists_versions():
+def test_report_lists_versions(monkeypatch):
+    monkeypatch.delenv("COURSE_EMULATE", raising=False)
     rows = dict(env.report())
     assert rows["tensorflow"].startswith("2.") and rows["keras"].startswith("3.")
     assert rows["accelerator"].startswith("cpu")
+    # The pip wheel is a CUDA build; without NVIDIA's libraries beside it, it runs on the CPU only.
+    assert rows["tensorflow build"].startswith(("CUDA", "CPU only", "ROCm")), rows["tensorflow build"]
+    assert "GPU" in rows["GPU status"] or "CPU" in rows["GPU status"]
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "policy"),
+    [
+        ("t4", "gpu", "mixed_float16"),
+        ("a100", "gpu", "mixed_float16"),
+        ("L4 ", "gpu", "mixed_float16"),
+        ("tpu", "tpu", "mixed_bfloat16"),
+    ],
+)
+def test_emulation_decides_as_on_the_device(monkeypatch, name, kind, policy):
+    monkeypatch.setenv("COURSE_EMULATE", name)
+    monkeypatch.delenv("COURSE_PROFILE", raising=False)
+    devices = env.detect_devices()
+    assert devices.kind == kind and devices.emulated
+    assert env.choose_precision(devices) == policy
+    assert env.choose_profile(devices) == "gpu"  # COURSE_PROFILE unset: the device's profile
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    assert env.choose_profile(devices) == "smoke"  # COURSE_PROFILE still wins
+    assert "emulated" in env.gpu_advice(devices)
+
+
+@pytest.mark.parametrize("value", ["", "0", "off", "none"])
+def test_emulation_off(monkeypatch, value):
+    monkeypatch.setenv("COURSE_EMULATE", value)
+    assert env.emulated_device() is None
+
+
+def test_emulation_of_an_unknown_device_names_the_choices(monkeypatch):
+    monkeypatch.setenv("COURSE_EMULATE", "h100")
+    with pytest.raises(ValueError, match="t4, l4, a100, tpu"):
+        env.detect_devices()
+
+
+def test_setup_under_emulation_sets_the_policy_and_says_emulated():
+    code = textwrap.dedent(
+        """
+        import keras, utils
+        cfg = utils.env.setup()
+        assert cfg.profile == "gpu" and cfg.device == "gpu" and cfg.emulated, cfg
+        assert cfg.precision == keras.mixed_precision.global_policy().name == "mixed_float16"
+        layer = keras.layers.Dense(2)
+        assert layer(keras.ops.ones((1, 3))).dtype == "float16" and layer.kernel.dtype == "float32"
+        assert utils.env.tolerance() == {"rtol": 1e-2, "atol": 1e-2}
+        import tensorflow as tf
+        assert not tf.config.list_physical_devices("GPU")  # TensorFlow itself is not fooled
+        """
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "COURSE_PROFILE"}
+    environment["COURSE_EMULATE"] = "t4"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environment, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Tesla T4 (emulated on the CPU) · mixed_float16" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("policy", "rtol"), [("float32", 1e-5), ("mixed_float16", 1e-2), ("mixed_bfloat16", 6e-2)]
+)
+def test_tolerance_follows_the_precision(policy, rtol):
+    tol = env.tolerance(policy)
+    assert tol["rtol"] == rtol
+    assert env.tolerance(policy, scale=3)["atol"] == pytest.approx(3 * tol["atol"])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_tolerance_holds_for_one_rounding_and_not_for_a_real_error(dtype):
+    """The tolerance accepts what the dtype's rounding does to a value, and refuses a 10 % error."""
+    import numpy as np
+    import tensorflow as tf
+
+    x = np.random.default_rng(0).normal(size=1000).astype("float32")
+    rounded = tf.cast(tf.cast(x, dtype), "float32").numpy()
+    tol = env.tolerance("mixed_" + dtype)
+    np.testing.assert_allclose(rounded, x, **tol)
+    assert not np.allclose(x * 1.1, x, **tol)

@@ -99,9 +99,14 @@ def _is_setup(cell: dict) -> bool:
 
 
 def notebook_paths(root: Path = ROOT) -> list[Path]:
-    """Every notebook that carries links: lessons, lab solutions and generated lab copies."""
+    """Every notebook that carries links: lessons, lab solutions, generated lab copies, the docs' notebooks."""
     return sorted(
-        [*root.glob("notebooks/*.ipynb"), *root.glob("labs/solutions/*.ipynb"), *root.glob("labs/*.ipynb")]
+        [
+            *root.glob("notebooks/*.ipynb"),
+            *root.glob("labs/solutions/*.ipynb"),
+            *root.glob("labs/*.ipynb"),
+            *root.glob("docs/*.ipynb"),
+        ]
     )
 
 
@@ -192,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             print("Run: python -m utils.course sync")
         return 1 if bad else 0
     solutions = [p for p in notebook_paths() if "labs/solutions/" in p.as_posix()]
-    lessons = [p for p in notebook_paths() if p.parent.name == "notebooks"]
+    lessons = [p for p in notebook_paths() if p.parent.name in ("notebooks", "docs")]
     changed = [p for p in [*lessons, *solutions] if sync_notebook(p, ROOT, repo)]
     for p in changed:
         print(f"updated {p.relative_to(ROOT)}")

@@ -1,0 +1,13 @@
+"""Unit tests are hermetic about the accelerator emulation.
+
+CI runs the whole suite again with ``COURSE_EMULATE`` set (the T4 under Colab's versions), which is meant for
+the notebooks' kernels. A unit test that is about a precision sets that precision itself (see
+``tests/test_env.py`` and the lab checks' mixed-precision tests), so the variable is removed here.
+"""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _no_emulation(monkeypatch):
+    monkeypatch.delenv("COURSE_EMULATE", raising=False)
