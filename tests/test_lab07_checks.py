@@ -263,7 +263,17 @@ def classifier_sequential(encoder, num_classes):
     return keras.Sequential([encoder, keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(num_classes)])
 
 
-@pytest.mark.parametrize("answer", [classifier_functional, classifier_explicit_mask, classifier_sequential])
+def classifier_float32_head(encoder, num_classes):
+    # the lab's model answer: float32 logits at every precision
+    ids = keras.Input(encoder.input_shape[1:], dtype="int32")
+    pooled = keras.layers.GlobalAveragePooling1D()(encoder(ids))
+    return keras.Model(ids, keras.layers.Dense(num_classes, dtype="float32")(pooled))
+
+
+Q3_RIGHT = [classifier_functional, classifier_explicit_mask, classifier_sequential, classifier_float32_head]
+
+
+@pytest.mark.parametrize("answer", Q3_RIGHT)
 def test_q3_right_answers_pass(answer):
     fb = ex.q3.evaluate(answer)
     assert fb.passed, str(fb)
@@ -336,3 +346,46 @@ def test_learner_exception_is_reported_with_their_line():
     fb = ex.q1.evaluate(mask_tokens_typo)
     assert fb.status == "error" and "NameError" in fb.message and "lables" in fb.message
     assert "Traceback" not in str(fb) and "lab07.py" not in str(fb)
+
+
+# ---------------------------------------------------------------------------------------------
+# Under mixed precision: a learner on a GPU (float16) or a TPU (bfloat16) writes the same code
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_policy(request):
+    keras.mixed_precision.set_global_policy(request.param)
+    try:
+        yield request.param
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_q3_probe_encoder_computes_at_the_active_precision(mixed_policy):
+    assert ex._probe_encoder().layers[-1].compute_dtype == mixed_policy.removeprefix("mixed_")
+
+
+@pytest.mark.parametrize("answer", Q3_RIGHT)
+def test_q3_right_answers_pass_under_mixed_precision(mixed_policy, answer):
+    fb = ex.q3.evaluate(answer)
+    assert fb.passed, str(fb)
+
+
+@pytest.mark.parametrize("mistake", ["padding in the mean", "softmax", "a new encoder"])
+def test_q3_mistakes_are_named_under_mixed_precision(mixed_policy, mistake):
+    answer, words = Q3_MISTAKES[mistake]
+    fb = ex.q3.evaluate(answer)
+    assert fb.status == "incorrect" and words in str(fb), str(fb)
+
+
+@pytest.mark.parametrize("answer", [mlm_loss_keras, mlm_loss_ignore_class])
+def test_q2_right_answers_pass_under_mixed_precision(mixed_policy, answer):
+    fb = ex.q2.evaluate(answer)
+    assert fb.passed, str(fb)
+
+
+def test_q2_mistake_is_named_under_mixed_precision(mixed_policy):
+    answer, words = Q2_MISTAKES["every position, label 0"]
+    fb = ex.q2.evaluate(answer)
+    assert fb.status == "incorrect" and words in str(fb), str(fb)

@@ -1,9 +1,10 @@
 """utils.text: BERT's masking rule, the vocabulary, the encoder, MLM pretraining and fine-tuning."""
 
+import keras
 import numpy as np
 import pytest
 
-from utils import models, text
+from utils import env, models, text
 from utils.checks import lab07
 
 
@@ -90,3 +91,72 @@ def test_build_classifier_and_fine_tune_keep_the_best_validation_weights():
     val = float(np.mean(np.argmax(model(x[48:]), -1) == y[48:]))
     assert out["val_accuracy"] == pytest.approx(val) and out["epochs"] == 30
     assert val >= max(np.mean(y[48:]), 1 - np.mean(y[48:]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Under mixed precision (float16 on a GPU, bfloat16 on a TPU)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_policy(request):
+    keras.mixed_precision.set_global_policy(request.param)
+    try:
+        yield request.param
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _tiny_language():
+    # each window is one of 4 fixed sentences: the masked words are recoverable
+    rng = np.random.default_rng(0)
+    sentences = rng.integers(text.N_SPECIAL, 30, size=(4, 12))
+    return sentences[rng.integers(0, 4, size=512)].astype(np.int32)
+
+
+def test_mlm_logits_are_float32_and_right_at_every_precision(mixed_policy):
+    import tensorflow as tf
+
+    enc = text.build_encoder(30, 12, 16, 1, 2, 32, seed=0)
+    hidden = enc(_tiny_language()[:4])
+    assert hidden.dtype == mixed_policy.removeprefix("mixed_")  # a float32 table would not multiply it
+    table = enc.get_layer("embedding").token_embedding.embeddings
+    assert table.dtype == "float32"
+    bias = tf.Variable(np.linspace(-1, 1, 30, dtype="float32"))
+    logits = text.mlm_logits(hidden, table, bias)
+    assert logits.dtype == tf.float32 and logits.shape == (4, 12, 30)
+    want = np.asarray(hidden, dtype=np.float64) @ np.asarray(table, dtype=np.float64).T + np.asarray(bias)
+    np.testing.assert_allclose(logits, want, **env.tolerance())
+
+
+def test_loss_scaled_wraps_only_under_float16(mixed_policy):
+    enc = text.build_encoder(30, 12, 16, 1, 2, 32, seed=0)
+    opt = text.loss_scaled(keras.optimizers.Adam(1e-3), enc)
+    assert isinstance(opt, keras.optimizers.LossScaleOptimizer) == (mixed_policy == "mixed_float16")
+    keras.mixed_precision.set_global_policy("float32")
+    plain = keras.optimizers.Adam(1e-3)
+    assert text.loss_scaled(plain, text.build_encoder(30, 12, 16, 1, 2, 32, seed=0)) is plain
+
+
+def test_pretrain_mlm_learns_under_mixed_precision(mixed_policy):
+    enc = text.build_encoder(30, 12, 32, 1, 4, 64, seed=0)
+    history = text.pretrain_mlm(
+        enc, _tiny_language(), epochs=12, batch_size=64, learning_rate=3e-3, warmup_steps=10
+    )
+    acc = history["masked-token accuracy"]
+    assert np.isfinite(history["loss"]).all() and history["loss"][-1] < history["loss"][0]
+    assert acc[-1] > 0.6 > acc[0]
+
+
+def test_fine_tune_learns_under_mixed_precision(mixed_policy):
+    enc = text.build_encoder(20, 8, 16, 1, 2, 32, seed=0)
+    model = text.build_classifier(enc, 2)
+    assert model.get_layer("head").compute_dtype == "float32"  # float32 logits for the loss
+    rng = np.random.default_rng(0)
+    x = rng.integers(text.N_SPECIAL, 20, size=(64, 8)).astype(np.int32)
+    x[:, 6:] = text.PAD_ID
+    y = (x == 5).any(1).astype(np.int32)
+    out = text.fine_tune(
+        model, (x[:48], y[:48]), (x[48:], y[48:]), encoder_lr=3e-3, head_lr=3e-3, epochs=30, patience=30
+    )
+    assert out["val_accuracy"] >= max(np.mean(y[48:]), 1 - np.mean(y[48:]))

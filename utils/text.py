@@ -28,8 +28,10 @@ __all__ = [
     "encode",
     "encoder_params",
     "fine_tune",
+    "loss_scaled",
     "make_windows",
     "mask_tokens",
+    "mlm_logits",
     "pretrain_mlm",
     "tokenize",
 ]
@@ -143,6 +145,37 @@ def encoder_params(
     return embeddings + blocks + (d * d + d if pooler else 0)
 
 
+def mlm_logits(hidden: Any, embeddings: Any, bias: Any) -> Any:
+    """The tied output layer: float32 logits ``hidden · Eᵀ + b`` over the vocabulary.
+
+    ``hidden`` is (..., d) in the encoder's compute dtype, ``embeddings`` the (V, d) token-embedding
+    variable (float32, also under mixed precision) and ``bias`` a float32 (V,) vector. The product
+    runs in ``hidden``'s dtype (``E`` is cast to it: float16 × float32 is an error, and the
+    product is the expensive part that mixed precision speeds up); the logits are then cast to
+    float32 before the bias, so the softmax over the whole vocabulary and the loss are float32.
+    """
+    import tensorflow as tf
+
+    table = tf.cast(embeddings, hidden.dtype)
+    return tf.cast(tf.matmul(hidden, table, transpose_b=True), "float32") + bias
+
+
+def loss_scaled(optimizer: Any, model: Any) -> Any:
+    """``optimizer`` wrapped in ``keras.optimizers.LossScaleOptimizer`` if ``model`` computes in float16.
+
+    What ``Model.compile`` does under ``mixed_float16``, for a custom loop: the loop takes the
+    gradients of ``optimizer.scale_loss(loss)`` and calls ``optimizer.apply(grads, variables)``,
+    which unscales them and skips a step whose gradients overflowed. Under float32 and bfloat16
+    (float32's exponent range: small gradients do not underflow) the optimizer is returned as it
+    is, and its ``scale_loss`` leaves the loss unchanged.
+    """
+    import keras
+
+    if model.dtype_policy.compute_dtype == "float16":
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
 def pretrain_mlm(
     encoder: Any,
     windows: np.ndarray,
@@ -160,9 +193,10 @@ def pretrain_mlm(
     """Masked-language-model pretraining of ``encoder`` on ``windows`` (rows of token ids).
 
     Every epoch draws a fresh masking of every window with :func:`mask_tokens` ("dynamic
-    masking"). The output layer is **tied** to the input embedding (logits = h · Eᵀ + b) and is
-    computed **only at the selected positions**: the other 85 % carry no loss, so their logits
-    would be wasted work. Adam with a linear warm-up over ``warmup_steps`` steps. Returns the
+    masking"). The output layer is **tied** to the input embedding (logits = h · Eᵀ + b, see
+    :func:`mlm_logits`) and is computed **only at the selected positions**: the other 85 % carry
+    no loss, so their logits would be wasted work. Adam with a linear warm-up over
+    ``warmup_steps`` steps, with loss scaling under float16 (:func:`loss_scaled`). Returns the
     history ``{"loss": [...], "masked-token accuracy": [...]}``, one value per epoch (means over
     the epoch's batches); ``callbacks`` are called as ``cb(epoch, history)`` after each epoch.
     ``mask_fn`` replaces :func:`mask_tokens` (same signature; lab 07 passes the learner's);
@@ -182,7 +216,8 @@ def pretrain_mlm(
             ramp = (tf.cast(step, "float32") + 1.0) / float(max(1, warmup_steps))
             return learning_rate * tf.minimum(1.0, ramp)
 
-    optimizer = keras.optimizers.Adam(WarmUp())
+    optimizer = loss_scaled(keras.optimizers.Adam(WarmUp()), encoder)
+    optimizer.build(variables)  # before tracing: scale_loss must read the live scale, not a constant
 
     @tf.function
     def step(x: Any, y: Any) -> Any:
@@ -190,9 +225,10 @@ def pretrain_mlm(
             hidden = encoder(x, training=True)
             selected = y != IGNORE
             targets = tf.boolean_mask(y, selected)
-            logits = tf.matmul(tf.boolean_mask(hidden, selected), table, transpose_b=True) + bias
+            logits = mlm_logits(tf.boolean_mask(hidden, selected), table, bias)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits))
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+            scaled = optimizer.scale_loss(loss)  # the loss itself under float32 and bfloat16
+        optimizer.apply(tape.gradient(scaled, variables), variables)
         hits = tf.reduce_mean(tf.cast(tf.argmax(logits, -1, output_type=targets.dtype) == targets, "float32"))
         return loss, hits
 
@@ -219,13 +255,15 @@ def build_classifier(encoder: Any, num_classes: int, dropout: float = 0.1) -> An
     """``encoder`` → mean of its outputs over the real (non-padding) positions → Dropout → Dense logits.
 
     The head is the layer named "head"; the encoder is reused as it is (its layers, its weights).
+    The head computes in float32 under every precision policy, so the loss sees float32 logits.
     """
     import keras
 
     ids = keras.Input(encoder.input_shape[1:], dtype="int32", name="ids")
     pooled = keras.layers.GlobalAveragePooling1D(name="mean")(encoder(ids))  # uses the padding mask
     pooled = keras.layers.Dropout(dropout, name="dropout")(pooled)
-    return keras.Model(ids, keras.layers.Dense(num_classes, name="head")(pooled), name="classifier")
+    logits = keras.layers.Dense(num_classes, name="head", dtype="float32")(pooled)
+    return keras.Model(ids, logits, name="classifier")
 
 
 def fine_tune(
@@ -246,6 +284,7 @@ def fine_tune(
     :func:`build_classifier`), ``encoder_lr`` for everything else (give
     both the same value to train everything alike). Stops after ``patience`` epochs without a
     better validation accuracy. Returns ``{"val_accuracy": best, "epochs": epochs run}``.
+    Under float16 each optimiser scales the loss (:func:`loss_scaled`) with its own loss scale.
     """
     import keras
     import tensorflow as tf
@@ -253,16 +292,20 @@ def fine_tune(
     head_vars = model.layers[-1].trainable_variables
     head_ids = {id(v) for v in head_vars}
     body_vars = [v for v in model.trainable_variables if id(v) not in head_ids]
-    body_opt, head_opt = keras.optimizers.Adam(encoder_lr), keras.optimizers.Adam(head_lr)
+    body_opt = loss_scaled(keras.optimizers.Adam(encoder_lr), model)
+    head_opt = loss_scaled(keras.optimizers.Adam(head_lr), model)
+    body_opt.build(body_vars)  # before tracing, as in pretrain_mlm
+    head_opt.build(head_vars)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     @tf.function
     def step(x: Any, y: Any) -> None:
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=True) as tape:  # one loss, a gradient per optimiser
             loss = loss_fn(y, model(x, training=True))
-        grads = tape.gradient(loss, body_vars + head_vars)
-        body_opt.apply_gradients(zip(grads[: len(body_vars)], body_vars, strict=True))
-        head_opt.apply_gradients(zip(grads[len(body_vars) :], head_vars, strict=True))
+            body_loss, head_loss = body_opt.scale_loss(loss), head_opt.scale_loss(loss)
+        body_opt.apply(tape.gradient(body_loss, body_vars), body_vars)
+        head_opt.apply(tape.gradient(head_loss, head_vars), head_vars)
+        del tape
 
     predict = tf.function(lambda x: model(x, training=False))
     (x_tr, y_tr), (x_va, y_va) = train, val
