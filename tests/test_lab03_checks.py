@@ -460,3 +460,61 @@ def test_target_depends_on_the_data(lab_data):
     assert ex.target(lab_data) == ex.TARGETS[lab_data.name]
     assert lab_data.name == "digits" and len(lab_data.x_val) > 0
     assert len(lab_data.x_train) + len(lab_data.x_val) <= 1437  # disjoint: the first rows and the last rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Mixed precision: on a GPU (mixed_float16) or a TPU (mixed_bfloat16) the learner writes the same
+# code, and its layers compute in float16 or bfloat16. Right answers still pass; mistakes are still
+# named.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_precision(request):
+    keras.mixed_precision.set_global_policy(request.param)
+    try:
+        yield request.param
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("answer", Q2_RIGHT.values(), ids=Q2_RIGHT.keys())
+def test_q2_right_answers_pass_under_mixed_precision(mixed_precision, answer):
+    model = answer(ex.N_INPUTS_PROBE, ex.N_CLASSES_PROBE)
+    assert str(model(np.zeros((1, ex.N_INPUTS_PROBE), "float32")).dtype) != "float32"  # really mixed
+    fb = ex.q2.evaluate(answer)
+    assert fb.passed, str(fb)
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        "softmax with from_logits=True",
+        "logits with from_logits=False",
+        "sigmoid outputs",
+        "keras.metrics.Accuracy",
+    ],
+)
+def test_q2_mistakes_named_under_mixed_precision(mixed_precision, mistake):
+    answer, phrase = Q2_MISTAKES[mistake]
+    _assert_incorrect(ex.q2, answer, phrase)
+
+
+def test_q3_under_mixed_float16():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        fb = ex.q3.evaluate(train_model_answer)
+        assert fb.passed, str(fb)
+        answer, phrase = Q3_MISTAKES["validated on the training set"]
+        _assert_incorrect(ex.q3, answer, phrase)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("mistake", ["training set", "unscaled images"])
+def test_q4_under_mixed_precision(mixed_precision, mistake):
+    for answer in Q4_RIGHT.values():
+        fb = ex.q4.evaluate(answer)
+        assert fb.passed, str(fb)
+    answer, phrase = Q4_MISTAKES[mistake]
+    _assert_incorrect(ex.q4, answer, phrase)

@@ -513,3 +513,67 @@ def test_show_edges_waits_for_q3_then_compares_with_keras():
     ]
     assert fig.layout.meta["shape"] == [10, 15, 2]
     assert fig.layout.meta["max_difference"] < 1e-5 and "Keras" in fig.layout.title.text
+
+
+# ---------------------------------------------------------------------------------------------
+# Mixed precision: on a GPU (mixed_float16) or a TPU (mixed_bfloat16) Keras layers compute in
+# float16 or bfloat16. q3's probes are small integers whose sums both store exactly, so a right
+# answer built on a Keras layer passes with q3's float32 tolerance, a mistake is still named, and
+# show_edges still compares with a float32 Conv2D.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_precision(request):
+    import keras
+
+    keras.mixed_precision.set_global_policy(request.param)
+    try:
+        yield request.param
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def conv2d_keras_layer(x, kernel, bias, stride=1, padding="valid", dilation=1):
+    """A right answer that lets a Conv2D layer (at the global policy's precision) do the sum."""
+    import keras
+
+    layer = keras.layers.Conv2D(kernel.shape[3], kernel.shape[:2], strides=stride, dilation_rate=dilation)
+    layer.build((None, *_pad(x, kernel, stride, padding, dilation).shape))
+    layer.set_weights([kernel.astype("float32"), bias.astype("float32")])
+    return layer(_pad(x, kernel, stride, padding, dilation)[None].astype("float32"))[0]
+
+
+def test_right_answers_pass_under_mixed_precision(mixed_precision):
+    assert str(conv2d_keras_layer(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), np.zeros(1)).dtype.name) in (
+        "float16",
+        "bfloat16",
+    )
+    for answer in (conv2d_keras_layer, conv2d_einsum, conv2d_tensorflow):
+        fb = ex.q3.evaluate(answer)
+        assert fb.passed, str(fb)
+
+
+@pytest.mark.parametrize(
+    ("answer", "phrase"),
+    [
+        (
+            lambda x, kernel, bias, **kw: conv2d_keras_layer(x, kernel[::-1, ::-1], bias, **kw),
+            "Keras's Conv2D computes a cross-correlation",
+        ),
+        (
+            lambda x, kernel, bias, **kw: conv2d_keras_layer(x, kernel, 0 * bias, **kw),
+            "forgot to add the bias",
+        ),
+    ],
+    ids=["flipped kernel", "no bias"],
+)
+def test_mistakes_named_under_mixed_precision(mixed_precision, answer, phrase):
+    fb = ex.q3.evaluate(answer)
+    assert fb.status == "incorrect" and phrase in str(fb), str(fb)
+
+
+def test_show_edges_compares_with_a_float32_keras_layer_under_mixed_precision(mixed_precision):
+    image = np.random.default_rng(5).integers(0, 256, size=(20, 30, 3), dtype=np.uint8)
+    fig = ex.show_edges(conv2d_einsum, image, stride=2)
+    assert fig.layout.meta["max_difference"] < 1e-5

@@ -692,7 +692,9 @@ def show_edges(conv2d: Callable, image: np.ndarray, *, stride: int = 2) -> Any:
     kernel = np.stack([sobel_x, sobel_x.T], axis=-1)[:, :, None, :]  # (3, 3, 1, 2)
     bias = np.zeros(2)
     mine = _as_array(_run(conv2d, grey, kernel, bias, stride=stride, padding="same", dilation=1), "conv2d")
-    layer = keras.layers.Conv2D(2, 3, strides=stride, padding="same")
+    # float32 under any policy: under mixed precision a float16 or bfloat16 layer would differ from
+    # the learner's float64 result by 1e-2 or more from its own rounding alone.
+    layer = keras.layers.Conv2D(2, 3, strides=stride, padding="same", dtype="float32")
     layer.build((None, *grey.shape))
     layer.set_weights([kernel.astype("float32"), bias.astype("float32")])
     theirs = np.asarray(layer(grey[None].astype("float32")))[0]
