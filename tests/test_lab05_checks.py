@@ -323,3 +323,61 @@ def test_show_resnet_waits_for_q2_then_matches_utils():
     table = ex.show_resnet(block)
     counts = table["trainable parameters"].tolist()
     assert counts == [272_474, 272_474, 272_474]
+
+
+# ---------------------------------------------------------------------------------------------
+# Under mixed precision (a T4 GPU: float16; a TPU: bfloat16) the same answers are judged the same
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_policy(request):
+    keras.mixed_precision.set_global_policy(request.param)
+    try:
+        yield request.param
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"),
+    [
+        (ex.q1, shortcut),
+        (ex.q1, shortcut_sequential),
+        (ex.q2, block),
+        (ex.q2, block_sequential_with_biases),
+        (ex.q2, block_subclass),
+    ],
+)
+def test_right_answers_pass_under_mixed_precision(mixed_policy, exercise, answer):
+    fb = exercise.evaluate(answer)
+    assert fb.passed, f"{mixed_policy}: {fb}"
+
+
+def test_the_identity_shortcut_is_x_at_the_learners_precision(mixed_policy):
+    # the layers round x to float16/bfloat16: that is still "x itself"
+    assert ex.q1.evaluate(lambda x, f, s: x if x.shape[-1] == f and s == 1 else shortcut(x, f, s)).passed
+    # but something else than x is not
+    fb = ex.q1.evaluate(lambda x, f, s: L.ReLU()(x) if x.shape[-1] == f and s == 1 else shortcut(x, f, s))
+    assert fb.status == "incorrect" and "differs from x" in str(fb), str(fb)
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer", "phrase"),
+    [
+        (ex.q1, *Q1_MISTAKES["ReLU"]),
+        (ex.q1, *Q1_MISTAKES["no BN"]),
+        (ex.q2, *Q2_MISTAKES["ReLU before the addition"]),
+        (ex.q2, *Q2_MISTAKES["input added before BN"]),
+        (ex.q2, *Q2_MISTAKES["stride on the second conv"]),
+        (ex.q2, *Q2_MISTAKES["projection without BN"]),
+    ],
+)
+def test_mistakes_are_named_under_mixed_precision(mixed_policy, exercise, answer, phrase):
+    fb = exercise.evaluate(answer)
+    assert fb.status == "incorrect" and phrase in str(fb), f"{mixed_policy}: {fb}"
+
+
+def test_show_resnet_counts_under_mixed_precision(mixed_policy):
+    counts = ex.show_resnet(block)["trainable parameters"].tolist()
+    assert counts == [272_474, 272_474, 272_474]

@@ -308,3 +308,64 @@ def test_show_attention_waits_for_the_exercises_then_draws():
     np.testing.assert_allclose(weights.sum(-1), 1, atol=1e-6)
     assert np.triu(weights, 1).max() == 0 and weights[:, 3:].max() == 0  # no future, no [PAD] keys
     assert list(fig.data[0].x)[3] == "3·[PAD]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Under mixed precision (a T4 GPU: float16; a TPU: bfloat16), answers that use Keras layers compute
+# at that precision: right ones still pass, mistakes are still named
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_policy(request):
+    keras.mixed_precision.set_global_policy(request.param)
+    try:
+        yield request.param
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def attention_layers(q, k, v, mask=None, *, scale=True, axis=-1, use_mask=True):
+    """Attention from Keras layers (Dot, Softmax), which compute at the policy's precision."""
+    scores = keras.layers.Dot(axes=2)([q, k])  # (batch, T_q, T_k)
+    if scale:
+        scores = scores / float(np.sqrt(q.shape[-1]))
+    weights = keras.layers.Softmax(axis=axis)(scores, mask=mask if use_mask else None)
+    return keras.layers.Dot(axes=(2, 1))([weights, v]), weights
+
+
+def test_a_keras_layers_answer_passes_in_float32():
+    fb = ex.q1.evaluate(attention_layers)
+    assert fb.passed, str(fb)
+
+
+@pytest.mark.parametrize("answer", [attention_layers, attention_numpy, attention_keras])
+def test_right_answers_pass_under_mixed_precision(mixed_policy, answer):
+    fb = ex.q1.evaluate(answer)
+    assert fb.passed, f"{mixed_policy}: {fb}"
+    assert not isinstance(ex.show_attention(answer, decoder_mask), type(fb))  # the heatmap, not feedback
+
+
+@pytest.mark.parametrize(
+    ("mistake", "phrase"),
+    [
+        ({"scale": False}, "forgot to divide the scores by √d_k"),
+        ({"axis": -2}, "wrong axis (the queries)"),
+        ({"use_mask": False}, "ignores `mask`"),
+    ],
+)
+def test_mistakes_are_named_under_mixed_precision(mixed_policy, mistake, phrase):
+    fb = ex.q1.evaluate(lambda q, k, v, mask=None: attention_layers(q, k, v, mask, **mistake))
+    assert fb.status == "incorrect" and phrase in str(fb), f"{mixed_policy}: {fb}"
+
+
+def test_the_probe_separates_every_mistake_at_bfloat16s_tolerance():
+    loosest = ex._tolerance(np.zeros(1, dtype="float16"))
+    bf16 = {"rtol": 6e-2, "atol": 6e-2}
+    assert loosest["atol"] <= bf16["atol"]
+    q, k, v = ex.probe()
+    for mask in (None, np.array([[[True] * 4 + [False] * 2], [[True] * 5 + [False]]])):
+        variants = ex.attention_variants(q, k, v, mask)
+        _, right = variants.pop("right")
+        for name, (_, weights) in variants.items():
+            assert ex._distance(weights, right, bf16) > 1.5, name

@@ -151,3 +151,20 @@ def test_the_lessons_block_computes_what_utils_computes(c_in, filters, stride):
         b = keras.ops.convert_to_numpy(theirs(x, training=training))
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     assert a.shape == (3, 8 // stride, 8 // stride, filters)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_classifiers_output_float32_under_mixed_precision(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        half = policy.removeprefix("mixed_")
+        for model in (
+            models.resnet_cifar(8, input_shape=(16, 16, 3)),
+            models.resnet(18, input_shape=(64, 64, 3)),
+        ):
+            assert model.layers[1].compute_dtype == half  # the body computes in half precision
+            assert model.layers[-1].compute_dtype == "float32"  # the logits do not
+            out = model(np.zeros((1, *model.input.shape[1:]), "float32"))
+            assert keras.backend.standardize_dtype(out.dtype) == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

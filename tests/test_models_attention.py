@@ -249,3 +249,28 @@ def test_the_lessons_multi_head_attention_equals_keras():
     ref = keras.ops.dot_product_attention(q[:, :, None], k[:, :, None], v[:, :, None], mask=masks[2][:, None])
     np.testing.assert_allclose(np.asarray(out), np.asarray(ref)[:, :, 0], atol=1e-5)
     assert np.asarray(weights)[0, :, 3:].max() == 0 and np.triu(np.asarray(weights)[1], 1).max() == 0
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_transformer_block_under_mixed_precision(policy):
+    from utils.env import tolerance
+
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(2)
+        block = models.TransformerBlock(16, 4, 32)
+        x = np.random.default_rng(0).normal(size=(3, 7, 16)).astype(np.float32)
+        mask = np.ones((3, 7), dtype=bool)
+        mask[0, 4:] = False
+        out = block(x, mask=tf.constant(mask))
+        assert keras.backend.standardize_dtype(out.dtype) == policy.removeprefix("mixed_")
+        # the formula in float64 on the inputs the block's layers see (rounded to half precision)
+        x_half = np.asarray(keras.ops.cast(keras.ops.cast(x, out.dtype), "float32"), dtype=np.float64)
+        expected, weights = numpy_block(block, x_half, mask)
+        np.testing.assert_allclose(np.asarray(out, dtype=np.float64), expected, **tolerance())
+        attention = np.asarray(block.last_attention, dtype=np.float64)
+        np.testing.assert_allclose(attention, weights, **tolerance())
+        np.testing.assert_allclose(attention.sum(-1), 1, **tolerance())
+        assert attention[0, :, :, 4:].max() == 0  # padding still gets exactly no weight
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -16,6 +16,11 @@ Learning for Image Recognition* (2015):
   ``keras.applications.ResNet50`` layer by layer (biases in every convolution, stride in the first
   1×1 convolution as in the paper's original model, batch-norm epsilon 1.001e-5).
 
+Under a mixed-precision policy (``mixed_float16`` on a GPU, ``mixed_bfloat16`` on a TPU) every layer
+computes in half precision except the final dense layer of the classifiers, which is ``dtype="float32"``
+so that the loss gets float32 logits (the rule of Keras's mixed-precision guide); batch normalisation and
+layer normalisation compute their statistics in float32 by themselves.
+
 :func:`forward_flops` counts a model's multiply-adds analytically. Keras is imported when this
 module is, so ``import utils`` stays free of TensorFlow: import ``utils.models`` only after
 ``utils.env.setup()`` (as a notebook's setup cell does).
@@ -257,6 +262,7 @@ def _cifar_net(
     outputs = keras.layers.Dense(
         num_classes,
         kernel_regularizer=keras.regularizers.L2(weight_decay) if weight_decay else None,
+        dtype="float32",  # float32 logits for the loss, even under mixed precision
         name="logits",
     )(x)
     return keras.Model(inputs, outputs, name=name)
@@ -371,7 +377,10 @@ def resnet(
                 )
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = keras.layers.Dense(
-        num_classes, activation="softmax" if keras_applications else None, name="predictions"
+        num_classes,
+        activation="softmax" if keras_applications else None,
+        dtype="float32",  # float32 logits (or probabilities) for the loss, even under mixed precision
+        name="predictions",
     )(x)
     return keras.Model(inputs, outputs, name=f"resnet{depth}")
 

@@ -17,6 +17,11 @@ reference variants computed here: the right block and the mistakes learners make
 addition, the input added before batch norm, no shortcut, the stride in the second convolution, ...).
 A shape error raised inside the learner's code is read for its shapes and explained (a missing
 projection, a projection without stride, a stride applied twice, convolutions without padding).
+
+The learner's layers compute at the active Keras policy's precision (float16 on a T4 GPU, bfloat16 on
+a TPU), so the checks judge at that precision: the reference gets the probe and the kernels rounded to
+it, as the learner's layers get them, and the outputs are compared within what that precision can
+promise (:func:`utils.env.tolerance`, never tighter than ``TOL``), against the *nearest* variant.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ __all__ = ["block_params_reference", "q1", "q2", "q3", "show_resnet"]
 
 SIZE = 8  # probe images are SIZE × SIZE
 EPS = 1e-3  # Keras's default batch-norm epsilon; other small epsilons pass within the tolerance
-TOL = 2e-3
+TOL = 2e-3  # under float32; mixed precision widens it to utils.env.tolerance() (see _tolerance)
 
 
 def _keras() -> Any:
@@ -81,6 +86,45 @@ def _build(fn: Callable, c_in: int, filters: int, stride: int) -> Any:
     return keras.Model(inputs, out)
 
 
+def _precision() -> str:
+    """Return the dtype the learner's layers compute in: 'float32', 'float16' or 'bfloat16'."""
+    from utils.env import compute_dtype
+
+    _keras()
+    return compute_dtype()
+
+
+def _tolerance() -> dict[str, float]:
+    """Return ``{"rtol", "atol"}`` for comparing a block's output: TOL, or the precision's own if looser."""
+    from utils.env import tolerance
+
+    return {k: max(TOL, v) for k, v in tolerance(_precision()).items()}
+
+
+def _at_precision(a: np.ndarray) -> np.ndarray:
+    """Return ``a`` rounded to the learner's compute dtype (what their layers receive), as float64."""
+    dtype = _precision()
+    if dtype == "float32":
+        return np.asarray(a, dtype=np.float64)
+    keras = _keras()
+    rounded = keras.ops.cast(keras.ops.convert_to_tensor(np.asarray(a, dtype="float32")), dtype)
+    return np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(rounded, "float32")), dtype=np.float64)
+
+
+def _distance(got: np.ndarray, ref: np.ndarray, tol: dict[str, float]) -> float:
+    """Return the largest error of ``got`` in units of the tolerance: at most 1 means close."""
+    if got.shape != ref.shape:
+        return float("inf")
+    return float(np.max(np.abs(got - ref) / (tol["atol"] + tol["rtol"] * np.abs(ref))))
+
+
+def _nearest(got: np.ndarray, variants: dict[str, np.ndarray], tol: dict[str, float]) -> str | None:
+    """Return the name of the variant closest to ``got`` if it is within the tolerance, else None."""
+    distances = {name: _distance(got, value, tol) for name, value in variants.items()}
+    name = min(distances, key=distances.__getitem__)
+    return name if distances[name] <= 1 else None
+
+
 def _channel_values(n: int, lo: float, hi: float) -> np.ndarray:
     return np.linspace(lo, hi, n).astype("float32")
 
@@ -125,8 +169,11 @@ class Inspected:
             self.values[i] = value
 
     def shapes(self, size: int) -> list[np.ndarray]:
-        """Kernels of spatial size ``size`` (3 or 1), in the order the model holds them."""
-        return [np.asarray(k.numpy()) for k in self.kernels if k.shape[0] == size]
+        """Kernels of spatial size ``size`` (3 or 1), in the order the model holds them.
+
+        Rounded to the learner's compute dtype, as their convolutions use them.
+        """
+        return [_at_precision(k.numpy()) for k in self.kernels if k.shape[0] == size]
 
     def output(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.model(x, training=False), dtype=np.float64)
@@ -290,8 +337,8 @@ def _check_shortcut(shortcut: Callable) -> None:
         )
     x = _probe(6)
     got = np.asarray(model(x, training=False))
-    expect(
-        got.shape == x.shape and np.allclose(got, x),
+    expect(  # x itself, or x rounded to the precision the learner's layers compute in
+        got.shape == x.shape and (np.allclose(got, x) or np.allclose(got, _at_precision(x))),
         "the shortcut when the shape fits (6 channels in, filters=6, stride=1)",
         expected="x itself",
         got="a tensor that differs from x",
@@ -350,15 +397,16 @@ def _check_shortcut(shortcut: Callable) -> None:
             )
         x = _probe(c_in)
         got = seen.output(x)
-        right = _bn(_conv(x, seen.shapes(1)[0], stride))
-        if np.allclose(got, _relu(right), atol=TOL, rtol=TOL) and not np.allclose(got, right, atol=TOL):
+        right = _bn(_conv(_at_precision(x), seen.shapes(1)[0], stride))
+        tol = _tolerance()
+        if _nearest(got, {"right": right, "relu": _relu(right)}, tol) == "relu":
             raise Mismatch(
                 f"the output of {what}",
                 expected="BN(conv1×1(x)), no activation",
                 got="values that are never negative",
                 hint="No ReLU on the shortcut: the block applies one ReLU, after the addition.",
             )
-        if not np.allclose(got, right, atol=TOL, rtol=TOL):
+        if _distance(got, right, tol) > 1:
             raise Mismatch(
                 f"the output of {what}",
                 expected="BN(conv1×1 with stride(x))",
@@ -456,6 +504,8 @@ def _check_block(residual_block: Callable) -> None:
             )
         x = _probe(c_in)
         got = seen.output(x)
+        x = _at_precision(x)  # what the learner's first layers receive
+        tol = _tolerance()
         k3 = seen.shapes(3)
         ks = seen.shapes(1)[0] if n1 else None
         orders = [(k3[0], k3[1])]
@@ -465,11 +515,7 @@ def _check_block(residual_block: Callable) -> None:
         for k1, k2 in orders:
             if k1.shape[2] != c_in:
                 continue
-            variants = block_variants(x, k1, k2, ks, stride)
-            for name, value in variants.items():
-                if value.shape == got.shape and np.allclose(got, value, atol=TOL, rtol=TOL):
-                    found = name
-                    break
+            found = _nearest(got, block_variants(x, k1, k2, ks, stride), tol)
             if found:
                 break
         if found == "right":
