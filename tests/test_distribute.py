@@ -1,16 +1,19 @@
 """utils.distribute: a real two-worker MultiWorkerMirroredStrategy run on 127.0.0.1 ends with the same
 weights on both workers (and the same as one device trained on the same global batches), and a
 training run that is really interrupted and resumed with BackupAndRestore ends where an
-uninterrupted run ends."""
+uninterrupted run ends. The custom loop also holds under the mixed policies a T4 (mixed_float16,
+with loss scaling) and a TPU (mixed_bfloat16) get, and the workers train at the caller's policy."""
 
 import json
 import socket
 
+import keras
 import numpy as np
 import psutil
 import pytest
 
 from utils import distribute
+from utils.env import tolerance
 
 N_EXAMPLES = 256
 GLOBAL_BATCH = 64
@@ -87,3 +90,74 @@ def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(problem, tmp_p
     # a fresh run without the backup would not have matched: the resume really restored state
     fresh = distribute.fit_resumable(x, y, backup_dir=tmp_path / "fresh", epochs=2)
     assert _max_diff(full.weights, fresh.weights) > 1e-3
+
+
+# ---------------------------------------------------------------------------------------------
+# Mixed precision
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_policy(request):
+    """Set a mixed global policy for one test, and always restore float32."""
+    keras.mixed_precision.set_global_policy(request.param)
+    try:
+        yield request.param
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_custom_loop_under_a_mixed_policy_matches_float32(problem, mixed_policy):
+    x, y = problem
+    model = distribute.build_mlp(x.shape[1], 10)
+    assert model.layers[0].compute_dtype == mixed_policy.removeprefix("mixed_")  # the hidden layer
+    assert model.layers[-1].compute_dtype == "float32"  # the logits stay float32 for the loss
+    mixed = distribute.train_custom_loop(None, x, y, epochs=2, global_batch_size=GLOBAL_BATCH)
+    keras.mixed_precision.set_global_policy("float32")
+    plain = distribute.train_custom_loop(None, x, y, epochs=2, global_batch_size=GLOBAL_BATCH)
+    assert all(w.dtype == np.float32 for w in mixed.weights)  # float32 master weights
+    assert np.all(np.isfinite(mixed.losses)) and mixed.losses[-1] < mixed.losses[0]
+    assert _max_diff(plain.weights, mixed.weights) <= tolerance(mixed_policy)["atol"]
+    assert _max_diff(plain.weights, mixed.weights) > 0  # it really ran at the lower precision
+
+
+def test_train_step_scales_the_loss_and_skips_an_overflowing_step():
+    import tensorflow as tf
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        x, y = distribute.digits_problem(GLOBAL_BATCH)
+        model = distribute.build_mlp(x.shape[1], 10)
+        strategy = tf.distribute.get_strategy()
+        before = [w.numpy() for w in model.trainable_weights]
+        # a loss scale of 2^40 makes the float16 gradients overflow: the step is skipped, the scale halved
+        too_large = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1), initial_scale=2.0**40)
+        too_large.build(model.trainable_variables)
+        loss = distribute.make_train_step(strategy, model, too_large, GLOBAL_BATCH)((x, y))
+        assert np.isfinite(float(loss))  # the loss itself is fine; its scaled gradients are not
+        assert float(too_large.dynamic_scale) == 2.0**39
+        assert _max_diff(before, [w.numpy() for w in model.trainable_weights]) == 0.0
+        # the default scale (2^15) fits: the step is applied, by the unscaled gradient
+        scaled = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1))
+        scaled.build(model.trainable_variables)
+        distribute.make_train_step(strategy, model, scaled, GLOBAL_BATCH)((x, y))
+        assert float(scaled.dynamic_scale) == 2.0**15
+        moved = _max_diff(before, [w.numpy() for w in model.trainable_weights])
+        assert 1e-4 < moved < 1.0, moved
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_two_workers_train_at_the_callers_policy(problem, tmp_path):
+    x, y = problem[0][:128], problem[1][:128]
+    keras.mixed_precision.set_global_policy("mixed_float16")  # a T4's: the workers scale the loss too
+    try:
+        result = distribute.run_multi_worker(
+            x, y, 2, epochs=1, global_batch_size=GLOBAL_BATCH, timeout=240, workdir=tmp_path
+        )
+        single = distribute.train_custom_loop(None, x, y, epochs=1, global_batch_size=GLOBAL_BATCH)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert result.policies == ["mixed_float16", "mixed_float16"]
+    assert result.max_difference() == 0.0  # the all-reduce still gives both the same update
+    assert _max_diff(single.weights, result.weights[0]) <= tolerance("mixed_float16")["atol"]

@@ -257,3 +257,43 @@ Q4_MISTAKES = {
 def test_q4_mistakes(kwargs, phrase):
     fb = ex.q4.evaluate(make_step(**kwargs))
     assert fb.status == "incorrect" and phrase in str(fb), str(fb)
+
+
+# ---------------------------------------------------------------------------------------------
+# Q4 at the precisions a learner's accelerator picks: mixed_float16 (T4), mixed_bfloat16 (TPU)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_policy(request):
+    """Set a mixed global policy for one test, and always restore float32."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(request.param)
+    try:
+        yield request.param
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_q4_right_answer_passes_under_mixed_precision(mixed_policy):
+    fb = ex.q4.evaluate(make_step(wrap=True))
+    assert fb.passed, str(fb)
+
+
+Q4_MIXED_MISTAKES = {
+    k: Q4_MISTAKES[k]
+    for k in (
+        "reduce_mean per replica",
+        "divided by the per-replica batch",
+        "summed, not divided",
+        "divided twice",
+        "reduce MEAN",
+    )
+}
+
+
+@pytest.mark.parametrize(("kwargs", "phrase"), list(Q4_MIXED_MISTAKES.values()), ids=list(Q4_MIXED_MISTAKES))
+def test_q4_mistakes_are_named_under_mixed_precision(mixed_policy, kwargs, phrase):
+    fb = ex.q4.evaluate(make_step(**kwargs))
+    assert fb.status == "incorrect" and phrase in str(fb), str(fb)

@@ -5,12 +5,14 @@ The lesson teaches these pieces and its tests run the very same functions:
 * :func:`logical_cpus` splits the CPU into logical devices, so ``MirroredStrategy`` has two
   replicas to mirror on a machine without GPUs;
 * :func:`make_train_step` is the custom distributed training step (``strategy.run``, a loss
-  scaled by the *global* batch size, ``strategy.reduce``), and :func:`train_custom_loop` runs it
-  under any strategy, the default one included;
+  scaled by the *global* batch size, ``strategy.reduce``; under ``mixed_float16`` the loss is
+  also multiplied by a ``LossScaleOptimizer``'s loss scale), and :func:`train_custom_loop` runs it
+  under any strategy, the default one included, at the active Keras dtype policy;
 * :func:`run_multi_worker` starts worker processes on 127.0.0.1 with ``TF_CONFIG`` (free ports
   picked at run time, a time limit, every worker ended afterwards), each running
-  ``MultiWorkerMirroredStrategy`` over :func:`train_custom_loop`, and returns every worker's final
-  weights (``python -m utils.distribute worker ...`` is what each worker runs);
+  ``MultiWorkerMirroredStrategy`` over :func:`train_custom_loop` at the caller's dtype policy, and
+  returns every worker's final weights (``python -m utils.distribute worker ...`` is what each
+  worker runs);
 * :func:`fit_resumable` trains a Keras model with ``keras.callbacks.BackupAndRestore``, and can
   be made to fail at the end of a chosen epoch (:class:`InterruptAtEpoch`), so a run can really
   be interrupted and resumed.
@@ -111,13 +113,21 @@ def digits_problem(n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_mlp(n_features: int, n_classes: int, *, width: int = 32, seed: int = 0) -> keras.Model:
-    """Return a small MLP (``width`` ReLU units, then logits), built, with weights drawn from ``seed``."""
+    """Return a small MLP (``width`` ReLU units, then logits), built, with weights drawn from ``seed``.
+
+    The hidden layer follows the active dtype policy (it computes in float16 or bfloat16 under a
+    mixed policy); the output layer is always float32, so the loss sees float32 logits (the
+    rule of Keras's mixed-precision guide for a model's last layer). Its weights are float32
+    under every policy.
+    """
     init = keras.initializers.GlorotUniform(seed=seed)
     model = keras.Sequential(
         [
             keras.Input((n_features,)),
             keras.layers.Dense(width, activation="relu", kernel_initializer=init),
-            keras.layers.Dense(n_classes, kernel_initializer=keras.initializers.GlorotUniform(seed + 1)),
+            keras.layers.Dense(
+                n_classes, kernel_initializer=keras.initializers.GlorotUniform(seed + 1), dtype="float32"
+            ),
         ]
     )
     return model
@@ -133,6 +143,11 @@ def make_train_step(
     gradients, the sum is the gradient of the mean loss over the whole global batch. The loss
     returned is the sum of the replicas' scaled losses (``strategy.reduce(SUM, ...)``): the mean
     over the global batch.
+
+    The gradients are taken of ``optimizer.scale_loss(loss)``: the loss itself for a plain
+    optimizer, the loss times the loss scale for a ``keras.optimizers.LossScaleOptimizer``
+    (needed under ``mixed_float16``), whose ``apply_gradients`` divides the scale out again and
+    skips a step whose gradients overflowed.
     """
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
 
@@ -142,7 +157,8 @@ def make_train_step(
             logits = model(x, training=True)
             per_example = loss_fn(y, logits)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
-        grads = tape.gradient(loss, model.trainable_variables)
+            scaled = optimizer.scale_loss(loss)  # × the loss scale under mixed_float16, else the loss
+        grads = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
@@ -205,6 +221,8 @@ def train_custom_loop(
     ``strategy`` None means TensorFlow's default (one device). SGD with momentum 0.9, no
     shuffling: the run is deterministic, so runs under different strategies can be compared.
     ``replica_weights`` holds each replica's own copy of the weights (one entry per local device).
+    The model follows the active dtype policy; under ``mixed_float16`` the SGD optimizer is
+    wrapped in a ``keras.optimizers.LossScaleOptimizer`` (a custom loop must scale the loss itself).
     """
     strategy = strategy or tf.distribute.get_strategy()
     n = len(x) - len(x) % global_batch_size  # whole global batches only, on every worker
@@ -213,6 +231,8 @@ def train_custom_loop(
     with strategy.scope():
         model = build_mlp(x.shape[1], int(y.max()) + 1, width=width, seed=seed)
         optimizer = keras.optimizers.SGD(learning_rate, momentum=0.9)
+        if model.layers[0].compute_dtype == "float16":  # float16's range needs loss scaling
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         optimizer.build(model.trainable_variables)
     step = make_train_step(strategy, model, optimizer, global_batch_size)
     batches = distributed_batches(strategy, x, y, global_batch_size)
@@ -246,13 +266,17 @@ class WorkerError(RuntimeError):
 
 @dataclass
 class MultiWorkerResult:
-    """Every worker's final weights and losses (index = task index), the ports, and the wall time."""
+    """Every worker's final weights and losses (index = task index), the ports, and the wall time.
+
+    ``policies`` holds the Keras dtype policy each worker trained at.
+    """
 
     weights: list[list[np.ndarray]]
     losses: list[list[float]]
     ports: list[int]
     seconds: float
     worker_seconds: list[float]
+    policies: list[str] = field(default_factory=list)
 
     def max_difference(self) -> float:
         """Return the largest absolute difference between any worker's weights and worker 0's."""
@@ -306,6 +330,7 @@ def run_multi_worker(
     seed: int = 0,
     timeout: float = 120.0,
     workdir: str | Path | None = None,
+    policy: str | None = None,
 ) -> MultiWorkerResult:
     """Train with ``MultiWorkerMirroredStrategy`` in ``n_workers`` processes on 127.0.0.1.
 
@@ -313,10 +338,13 @@ def run_multi_worker(
     ``TF_CONFIG`` (ports picked free at run time); it reads ``(x, y)`` from a file, trains
     with :func:`train_custom_loop`, and writes its final weights and losses to an ``.npz`` file.
     Once every worker has written its file, the workers are ended (a TensorFlow process that has
-    joined a cluster can take seconds to shut down by itself). The workers see no GPU (they would all take the same one). All must finish
-    within ``timeout`` seconds; on failure or timeout every worker is ended and
-    :class:`WorkerError` says which one failed, with its last log lines.
+    joined a cluster can take seconds to shut down by itself). The workers see no GPU (they
+    would all take the same one). Each worker trains at the Keras dtype policy ``policy``
+    ('float32', 'mixed_float16', ...; None: this process's global policy), so the workers compute
+    as this process would. All must finish within ``timeout`` seconds; on failure or timeout every
+    worker is ended and :class:`WorkerError` says which one failed, with its last log lines.
     """
+    policy = policy or keras.mixed_precision.global_policy().name
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="mwms-"))
@@ -343,6 +371,7 @@ def run_multi_worker(
             f"--learning-rate={learning_rate}",
             f"--width={width}",
             f"--seed={seed}",
+            f"--policy={policy}",
         ]
         procs: list[subprocess.Popen] = []
         logs = [work / f"worker{i}.log" for i in range(n_workers)]
@@ -386,14 +415,15 @@ def run_multi_worker(
         finally:
             _stop(procs)
         seconds = time.monotonic() - start
-        weights, losses, worker_seconds = [], [], []
+        weights, losses, worker_seconds, policies = [], [], [], []
         for out in outputs:
             with np.load(out) as f:
                 n = int(f["n_weights"])
                 weights.append([f[f"w{k}"] for k in range(n)])
                 losses.append([float(v) for v in f["losses"]])
                 worker_seconds.append(float(f["seconds"]))
-        return MultiWorkerResult(weights, losses, ports, seconds, worker_seconds)
+                policies.append(str(f["policy"]))
+        return MultiWorkerResult(weights, losses, ports, seconds, worker_seconds, policies)
 
 
 def _worker(argv: Sequence[str]) -> int:
@@ -406,7 +436,9 @@ def _worker(argv: Sequence[str]) -> int:
     parser.add_argument("--learning-rate", type=float, default=0.1)
     parser.add_argument("--width", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--policy", default="float32")
     a = parser.parse_args(argv)
+    keras.mixed_precision.set_global_policy(a.policy)
     options = tf.distribute.experimental.CommunicationOptions(
         implementation=tf.distribute.experimental.CommunicationImplementation.RING
     )
@@ -427,7 +459,12 @@ def _worker(argv: Sequence[str]) -> int:
     arrays = {f"w{k}": w for k, w in enumerate(result.weights)}
     tmp = a.out + ".part.npz"
     np.savez(
-        tmp, n_weights=len(result.weights), losses=np.array(result.losses), seconds=result.seconds, **arrays
+        tmp,
+        n_weights=len(result.weights),
+        losses=np.array(result.losses),
+        seconds=result.seconds,
+        policy=np.array(keras.mixed_precision.global_policy().name),
+        **arrays,
     )
     os.replace(tmp, a.out)  # the parent sees a whole file or none
     return 0
