@@ -421,3 +421,113 @@ def test_urlopen_sees_a_json_error_too(server):
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=10)
     assert info.value.code == 400 and "error" in json.loads(info.value.read())
+
+
+# ---------------------------------------------------------------------------------------------
+# Exports stay float32 however the model was trained (mixed_float16 on a GPU, mixed_bfloat16 on a TPU)
+# ---------------------------------------------------------------------------------------------
+
+
+def _nested_cnn() -> keras.Model:
+    """The tiny CNN with a nested model and batch normalisation, under the active dtype policy."""
+    inner = keras.Sequential(
+        [keras.Input(SHAPE), keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.BatchNormalization()]
+    )
+    inputs = keras.Input(SHAPE)
+    x = keras.layers.Flatten()(inner(inputs))
+    # The output layer is float32, as the course builds classifiers.
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax", dtype="float32")(x))
+
+
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_model(request):
+    """(compute dtype, the nested CNN built under a mixed policy); restores float32 afterwards."""
+    keras.mixed_precision.set_global_policy(request.param)
+    try:
+        keras.utils.set_random_seed(0)
+        yield request.param.removeprefix("mixed_"), _nested_cnn()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _export(model, path):
+    spec = [tf.TensorSpec((None, *SHAPE), tf.float32, name="images")]
+    model.export(str(path), format="tf_saved_model", input_signature=spec, verbose=False)
+    return path
+
+
+def test_float32_model_returns_a_float32_model_as_it_is(exported):
+    model, base = exported
+    assert deploy.float32_model(model) is model
+    assert deploy.low_precision_dtypes(base / "1") == set()
+
+
+def test_float32_model_copies_a_mixed_model_with_its_weights(mixed_model):
+    low, model = mixed_model
+    assert model.layers[1].layers[0].compute_dtype == low
+    copy = deploy.float32_model(model)
+    assert copy is not model
+    assert {layer.compute_dtype for layer in copy._flatten_layers()} == {"float32"}
+    for a, b in zip(copy.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # The same weights, in float32: exactly the arithmetic of a float32 model with these weights ...
+    keras.mixed_precision.set_global_policy("float32")
+    reference = _nested_cnn()
+    reference.set_weights(model.get_weights())
+    x = _x(8)
+    np.testing.assert_allclose(copy(x).numpy(), reference(x).numpy(), atol=1e-6)
+    # ... and the mixed model's outputs within its precision's rounding.
+    from utils.env import tolerance
+
+    np.testing.assert_allclose(copy(x).numpy(), model(x).numpy(), **tolerance(low))
+
+
+def test_mixed_exports_are_refused_by_the_converters_with_the_fix(mixed_model, tmp_path):
+    low, model = mixed_model
+    raw = _export(model, tmp_path / "raw")
+    assert deploy.low_precision_dtypes(raw) == {low}
+    with pytest.raises(ValueError, match=f"computes in {low}.*float32_model"):
+        deploy.to_tflite(raw)
+    with pytest.raises(ValueError, match=f"computes in {low}.*float32_model"):
+        deploy.to_onnx(raw)
+
+
+def test_float32_copy_exports_float32_in_and_out_everywhere(mixed_model, tmp_path):
+    _, model = mixed_model
+    copy = deploy.float32_model(model)
+    path = _export(copy, tmp_path / "tiny" / "1")
+    assert deploy.low_precision_dtypes(path) == set()
+    fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+    assert fn.structured_input_signature[1]["images"].dtype == tf.float32
+    assert all(spec.dtype == tf.float32 for spec in fn.structured_outputs.values())
+    x = _x(16, seed=5)
+    expected = copy(x).numpy()
+    for mode in ("float32", "float16"):
+        lite = deploy.TFLiteModel(deploy.to_tflite(path, mode))
+        assert lite.input_dtype == np.float32
+        got = lite(x)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, atol=1e-5 if mode == "float32" else 1e-3)
+    np.testing.assert_allclose(deploy.OnnxModel(deploy.to_onnx(path))(x), expected, atol=1e-5)
+    with deploy.ModelServer({"tiny": tmp_path / "tiny"}) as server:
+        served = deploy.rest_predict(server.url, "tiny", x)
+    np.testing.assert_allclose(served, expected, atol=1e-6)
+
+
+def test_tflite_float16_halves_the_weights(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256), keras.layers.Dense(3)])
+    path = _export_vector(model, tmp_path / "dense")
+    full, half = deploy.to_tflite(path, "float32"), deploy.to_tflite(path, "float16")
+    assert len(half) < 0.6 * len(full)
+
+
+def _export_vector(model, path):
+    spec = [tf.TensorSpec((None, 64), tf.float32, name="x")]
+    model.export(str(path), format="tf_saved_model", input_signature=spec, verbose=False)
+    return path
+
+
+def test_tflite_unknown_mode_is_refused(exported):
+    with pytest.raises(ValueError, match="float16"):
+        deploy.to_tflite(exported[1] / "1", "float8")

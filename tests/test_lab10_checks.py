@@ -254,3 +254,53 @@ def test_show_grad_cam_returns_feedback_until_right_then_a_figure():
     assert isinstance(ex.show_grad_cam(cam_no_relu, model, images, "last_conv", list("abcd")), Feedback)
     fig = ex.show_grad_cam(cam_right, model, images, "last_conv", list("abcd"))
     assert fig.layout.meta["max_difference"] < 1e-5 and len(fig.data) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# q3 under mixed precision: a learner on a GPU (float16) or a TPU (bfloat16) writes the same code
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_policy(request):
+    keras.mixed_precision.set_global_policy(request.param)
+    try:
+        yield request.param
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_q3_probe_computes_at_the_active_precision(mixed_policy):
+    model = ex.grad_cam_probe_model()
+    assert model.get_layer("last_conv").compute_dtype == mixed_policy.removeprefix("mixed_")
+    assert model.get_layer("logits").compute_dtype == "float32"  # the output layers stay float32
+
+
+@pytest.mark.parametrize("answer", [cam_right, cam_batched_and_sum])
+def test_q3_right_answers_pass_under_mixed_precision(mixed_policy, answer):
+    assert ex.q3.evaluate(answer).passed
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (cam_softmax, "before it"),
+        (cam_no_relu, "forgot the ReLU"),
+        (cam_channel_axis, "channel axis"),
+        (cam_input, "with respect to the input"),
+    ],
+)
+def test_q3_mistakes_are_named_under_mixed_precision(mixed_policy, answer, words):
+    fb = ex.q3.evaluate(answer)
+    assert fb.status == "incorrect" and words in fb.hint, fb
+
+
+def test_q3_mixed_precision_tolerance_still_tells_the_mistakes_apart(mixed_policy):
+    model = ex.grad_cam_probe_model()
+    atol = ex._map_atol(model, "last_conv")
+    assert atol < 0.1  # well below the 0.2 of the peak that separates the nearest mistake
+    told_apart = set()
+    for image, c in ex._probe_images():
+        v = ex._cam_variants(model, image, c, "last_conv")
+        told_apart |= {name for name in v if name != "input" and not ex._same_map(v[name], v["right"], atol)}
+    assert told_apart == {"softmax", "no relu", "channel mean", "channel mean keepdims", "no mean"}

@@ -266,3 +266,54 @@ def test_serve_and_query_runs_the_learners_answers_for_real():
     )
     fb = ex.serve_and_query(_placeholder, ready, predict, model, x, np.arange(5))
     assert fb.status == "not_done" and "Q1" in fb.message
+
+
+# ---------------------------------------------------------------------------------------------
+# Q1 under mixed precision: a learner on a GPU (float16) or a TPU (bfloat16) writes the same code
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_policy(request):
+    import keras
+
+    keras.mixed_precision.set_global_policy(request.param)
+    try:
+        yield request.param
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def export_float32_copy(model, export_dir):  # lesson 11's way: the float32 copy, same weights
+    from utils.deploy import float32_model
+
+    export_model(float32_model(model), export_dir)
+
+
+def export_casts_to_float16(model, export_dir):  # a float16 answer: not a served interface
+    import keras
+
+    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="images")
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", lambda x: tf.cast(model(x), tf.float16), input_signature=[spec])
+    archive.write_out(export_dir, verbose=False)
+
+
+@pytest.mark.parametrize("answer", [export_model, export_archive, export_float32_copy])
+def test_q1_right_answers_pass_under_mixed_precision(mixed_policy, answer):
+    fb = ex.q1.evaluate(answer)
+    assert fb.passed, str(fb)
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (export_fixed_shape, "model.input_shape"),
+        (export_float64, "tf.float32"),
+        (export_casts_to_float16, "answers in float32"),
+    ],
+)
+def test_q1_mistakes_are_named_under_mixed_precision(mixed_policy, answer, fragment):
+    fb = ex.q1.evaluate(answer)
+    assert fb.status == "incorrect" and fragment in (fb.hint or ""), str(fb)

@@ -5,8 +5,10 @@
   It runs in a background thread that a notebook can stop, binds to 127.0.0.1 unless told
   otherwise, and answers every bad request with a 4xx and ``{"error": "..."}`` while staying up.
 * :func:`rest_predict` is a client written against TF Serving's documented contract.
+* :func:`float32_model` gives the float32 copy of a model trained under mixed precision, to export:
+  a served model takes and returns float32 whatever precision it was trained in.
 * :func:`to_tflite` / :class:`TFLiteModel` (LiteRT) and :func:`to_onnx` / :class:`OnnxModel`
-  convert a SavedModel and run it.
+  convert a float32 SavedModel and run it.
 * :func:`time_call`, :func:`latency_rows` and :func:`size_bytes` measure.
 
 ``python -m utils.deploy serve --model NAME=PATH [--port 8501]`` runs the server from a shell.
@@ -47,8 +49,10 @@ __all__ = [
     "Servable",
     "ServingError",
     "TFLiteModel",
+    "float32_model",
     "latency_rows",
     "load_servable",
+    "low_precision_dtypes",
     "make_app",
     "rest_predict",
     "saved_model_ops",
@@ -596,6 +600,108 @@ def rest_predict(
 
 
 # ---------------------------------------------------------------------------------------------
+# Exporting at float32, however the model was trained
+# ---------------------------------------------------------------------------------------------
+
+
+def _float32_config(config: Any) -> Any:
+    """Return a layer config with every mixed dtype policy (mixed_float16, mixed_bfloat16) made float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy":
+            name = str(config.get("config", {}).get("name", ""))
+            if name.startswith("mixed_"):
+                return {**config, "config": {**config["config"], "name": "float32"}}
+            return config
+        return {
+            key: "float32"  # dtype="mixed_float16" given by name
+            if key == "dtype" and isinstance(value, str) and value.startswith("mixed_")
+            else _float32_config(value)
+            for key, value in config.items()
+        }
+    if isinstance(config, list):
+        return [_float32_config(value) for value in config]
+    return config
+
+
+def _low_precision_layers(model: Any) -> list[str]:
+    return [
+        layer.name
+        for layer in model._flatten_layers(include_self=True, recursive=True)
+        if str(layer.compute_dtype) in ("float16", "bfloat16")
+    ]
+
+
+def float32_model(model: Any) -> Any:
+    """Return ``model`` if every layer computes in float32, else a float32 copy with the same weights.
+
+    Under mixed precision (``mixed_float16`` on a GPU, ``mixed_bfloat16`` on a TPU) layers compute
+    in 16 bits but keep their variables in float32. A served model should take and return float32
+    and compute in float32: TFLite's built-in ops and most serving runtimes expect it, and a
+    SavedModel exported straight from a mixed-precision model carries float16 ops. The copy has
+    the same architecture, each mixed policy replaced by float32, and the trained weights (copied
+    exactly: they are float32 already). Its outputs differ from the original's by the 16-bit
+    rounding the original made. Works for Sequential and functional models.
+    """
+    import keras
+
+    if not _low_precision_layers(model):
+        return model
+
+    def clone(layer: Any) -> Any:
+        return layer.__class__.from_config(_float32_config(layer.get_config()))
+
+    try:
+        copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
+    except ValueError as error:  # a subclassed model: clone_model cannot rebuild it
+        raise ValueError(
+            f"float32_model cannot rebuild this {type(model).__name__} ({error}). Build it again after "
+            "keras.mixed_precision.set_global_policy('float32') and copy the weights with "
+            "new.set_weights(model.get_weights())."
+        ) from None
+    for layer in copy._flatten_layers(include_self=True, recursive=True):
+        if layer.dtype_policy.name.startswith("mixed_"):  # the models and input layers clone_model made
+            layer.dtype_policy = "float32"  # took the global policy: make them float32 too
+    left = _low_precision_layers(copy)
+    if left:
+        raise ValueError(f"Could not make these layers compute in float32: {', '.join(left)}.")
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+_LOW_PRECISION = {"DT_HALF": "float16", "DT_BFLOAT16": "bfloat16"}
+
+
+def low_precision_dtypes(export_dir: str | Path) -> set[str]:
+    """Return the 16-bit float dtypes ("float16", "bfloat16") that a SavedModel's graph computes in."""
+    import_tensorflow()
+    from tensorflow.core.framework import types_pb2
+
+    codes = {getattr(types_pb2, name): dtype for name, dtype in _LOW_PRECISION.items()}
+    proto = _read_saved_model_proto(Path(export_dir))
+    found: set[str] = set()
+    for graph in proto.meta_graphs:
+        nodes = list(graph.graph_def.node)
+        for function in graph.graph_def.library.function:
+            nodes.extend(function.node_def)
+        for node in nodes:
+            for attr in node.attr.values():
+                for code in (attr.type, *attr.list.type):
+                    if code in codes:
+                        found.add(codes[code])
+    return found
+
+
+def _require_float32(saved_model_dir: str | Path, target: str) -> None:
+    low = low_precision_dtypes(saved_model_dir)
+    if low:
+        raise ValueError(
+            f"{saved_model_dir} computes in {' and '.join(sorted(low))}, as a model under mixed precision "
+            f"does when it is exported as it is. {target} needs a float32 model: export "
+            "utils.deploy.float32_model(model) instead of model (the same weights, computed in float32)."
+        )
+
+
+# ---------------------------------------------------------------------------------------------
 # TFLite (LiteRT) and ONNX
 # ---------------------------------------------------------------------------------------------
 
@@ -605,15 +711,26 @@ def to_tflite(
     mode: str = "float32",
     representative: np.ndarray | None = None,
 ) -> bytes:
-    """Convert a SavedModel to a TFLite flatbuffer and return its bytes.
+    """Convert a float32 SavedModel to a TFLite flatbuffer and return its bytes.
 
-    ``mode``: ``"float32"`` (no quantisation), ``"dynamic"`` (int8 weights, float activations),
-    or ``"int8"`` (int8 weights and activations, int8 input and output; needs ``representative``,
-    a few hundred typical inputs, to choose the activation ranges).
+    ``mode``: ``"float32"`` (no quantisation), ``"float16"`` (post-training float16 quantisation:
+    weights stored in float16, float32 input and output; a CPU turns the weights back into float32,
+    a GPU delegate may compute in float16), ``"dynamic"`` (int8 weights, float activations), or
+    ``"int8"`` (int8 weights and activations, int8 input and output; needs ``representative``, a
+    few hundred typical inputs, to choose the activation ranges).
+
+    Raises ValueError for a SavedModel that computes in float16 or bfloat16 (exported straight
+    from a mixed-precision model): TFLite's built-in ops don't; export :func:`float32_model`.
     """
     tf = import_tensorflow()
+    if mode not in ("float32", "float16", "dynamic", "int8"):
+        raise ValueError(f"mode must be 'float32', 'float16', 'dynamic' or 'int8', not {mode!r}.")
+    _require_float32(saved_model_dir, "TFLite")
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
-    if mode == "dynamic":
+    if mode == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif mode == "dynamic":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif mode == "int8":
         if representative is None:
@@ -624,8 +741,6 @@ def to_tflite(
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    elif mode != "float32":
-        raise ValueError(f"mode must be 'float32', 'dynamic' or 'int8', not {mode!r}.")
     with _quiet_converter():
         return converter.convert()
 
@@ -685,12 +800,15 @@ class TFLiteModel:
 
 
 def to_onnx(saved_model_dir: str | Path, *, signature: str = "serving_default", opset: int = 17) -> bytes:
-    """Convert a SavedModel's serving signature to ONNX with tf2onnx; return the model's bytes.
+    """Convert a float32 SavedModel's serving signature to ONNX with tf2onnx; return the model's bytes.
 
-    Goes through the SavedModel because tf2onnx's ``from_keras`` fails under Keras 3.
+    Goes through the SavedModel because tf2onnx's ``from_keras`` fails under Keras 3. Raises
+    ValueError for a SavedModel that computes in float16 or bfloat16: export :func:`float32_model`.
     """
     tf = import_tensorflow()
     import tf2onnx
+
+    _require_float32(saved_model_dir, "The ONNX export")
 
     loaded = tf.saved_model.load(str(saved_model_dir))
     fn = loaded.signatures[signature]

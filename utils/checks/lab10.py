@@ -14,6 +14,10 @@ precision and recall swapped, dividing by zero, F1 as an arithmetic mean, micro 
 (or macro F1 taken from macro precision and recall, or weighted by support), the gradient taken
 with respect to the input or the dense layer, post-softmax probabilities, no ReLU, and gradients
 averaged over the channel axis instead of the spatial axes.
+
+q3's probe CNN is built under the active dtype policy, so under mixed precision its feature maps
+and gradients are float16 or bfloat16, as a learner's are on a GPU or TPU. Maps are compared scaled
+to a peak of 1, within the tolerance of the conv layer's compute dtype (``utils.env.tolerance``).
 """
 
 from __future__ import annotations
@@ -330,8 +334,13 @@ def grad_cam_probe_model(seed: int = 10) -> Any:
         bias_initializer=bias,
     )(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    logits = keras.layers.Dense(4, name="logits", kernel_initializer=init, bias_initializer=bias)(x)
-    return keras.Model(inputs, keras.layers.Softmax(name="probs")(logits), name="probe_cnn")
+    # Built under the active dtype policy, like the learner's models; as the course's classifiers do,
+    # the output layers stay float32 under mixed precision.
+    logits = keras.layers.Dense(
+        4, name="logits", kernel_initializer=init, bias_initializer=bias, dtype="float32"
+    )(x)
+    probs = keras.layers.Softmax(name="probs", dtype="float32")(logits)
+    return keras.Model(inputs, probs, name="probe_cnn")
 
 
 def _cam_variants(model: Any, image: np.ndarray, class_index: int, layer: str) -> dict[str, np.ndarray]:
@@ -375,8 +384,25 @@ def _normalised(m: np.ndarray) -> np.ndarray:
     return m / top if top > 0 else m
 
 
-def _same_map(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and np.allclose(_normalised(a), _normalised(b), atol=2e-4)
+#: How far two maps scaled to a peak of 1 may differ and still be the same map, in float32.
+SAME_MAP_ATOL = 2e-4
+
+
+def _same_map(a: np.ndarray, b: np.ndarray, atol: float = SAME_MAP_ATOL) -> bool:
+    return a.shape == b.shape and np.allclose(_normalised(a), _normalised(b), atol=atol)
+
+
+def _map_atol(model: Any, layer: str) -> float:
+    """The tolerance for maps of ``layer``, which computes at its dtype policy's precision.
+
+    Under mixed precision the feature maps and their gradients are float16 or bfloat16, so a right
+    answer (computed in that precision) differs from the float64 reference by about 1e-3 (float16)
+    or 5e-3 (bfloat16) of the peak: judge it with ``utils.env.tolerance`` for that dtype. The
+    mistakes differ from the right map by 0.2 or more of the peak on the probes.
+    """
+    from utils.env import tolerance
+
+    return max(SAME_MAP_ATOL, tolerance(model.get_layer(layer).compute_dtype)["atol"])
 
 
 def _probe_images() -> list[tuple[np.ndarray, int]]:
@@ -398,6 +424,11 @@ def _check_grad_cam(fn: Callable) -> None:
     model = grad_cam_probe_model()
     layer = "last_conv"
     h, w = model.get_layer(layer).output.shape[1:3]
+    atol = _map_atol(model, layer)
+
+    def same_map(a: np.ndarray, b: np.ndarray) -> bool:
+        return _same_map(a, b, atol)
+
     for image, c in _probe_images():
         what = f"grad_cam(model, image, class_index={c}, conv_layer_name={layer!r}) on a probe CNN"
         try:
@@ -421,7 +452,7 @@ def _check_grad_cam(fn: Callable) -> None:
             got = got[0]
         variants = _cam_variants(model, image, c, layer)
         want = variants["right"]
-        if _same_map(got, want):
+        if same_map(got, want):
             continue
         if got.shape != want.shape:
             if got.shape[:2] == image.shape[:2]:
@@ -444,7 +475,7 @@ def _check_grad_cam(fn: Callable) -> None:
             expected=f"{np.round(_normalised(want)[0], 3)}… (row 0, scaled to max 1)",
             got=f"{np.round(_normalised(got)[0], 3)}… (row 0, scaled to max 1)",
         )
-        if _same_map(got, variants["softmax"]):
+        if same_map(got, variants["softmax"]):
             raise Mismatch(
                 what,
                 **shown,
@@ -452,14 +483,14 @@ def _check_grad_cam(fn: Callable) -> None:
                 "y_c = the output of the 'logits' layer: after the softmax the gradient also depends on "
                 "every other class (and vanishes when the model is confident).",
             )
-        if _same_map(got, variants["no relu"]):
+        if same_map(got, variants["no relu"]):
             raise Mismatch(
                 what,
                 **shown,
                 hint="Your map has negative values: you forgot the ReLU. Grad-CAM keeps only the positive "
                 "evidence for the class, ReLU(Σ_k α_k A^k).",
             )
-        if _same_map(got, variants["channel mean"]) or _same_map(got, variants["channel mean keepdims"]):
+        if same_map(got, variants["channel mean"]) or same_map(got, variants["channel mean keepdims"]):
             raise Mismatch(
                 what,
                 **shown,
@@ -467,7 +498,7 @@ def _check_grad_cam(fn: Callable) -> None:
                 "mean over the spatial positions: `tf.reduce_mean(grads, axis=(0, 1))` for (H, W, K) "
                 "gradients, or axis=(1, 2) with the batch axis.",
             )
-        if _same_map(got, variants["no mean"]):
+        if same_map(got, variants["no mean"]):
             raise Mismatch(
                 what,
                 **shown,

@@ -10,7 +10,9 @@
   server's own message when the answer is not 200 (including a non-JSON error page).
 
 q1 is checked on a probe model of a different input shape than the lab's (so a hard-coded shape
-shows); q2 and q3 run against a scripted test server on 127.0.0.1 that records each request and
+shows), built under the active dtype policy like the learner's model, with a float32 output layer:
+the export must be float32 in and out, and its outputs must match the model's within the tolerance
+of the precision the model computes in (an export of ``utils.deploy.float32_model(model)`` is right too); q2 and q3 run against a scripted test server on 127.0.0.1 that records each request and
 answers like TF Serving, including its errors.
 """
 
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from utils.checks import Exercise, Feedback, LearnerError, Mismatch, NotDone, call, expect, expect_close
+from utils.env import tolerance
 
 __all__ = ["BROKEN_MESSAGE", "q1", "q2", "q3", "scripted_server", "serve_and_query"]
 
@@ -50,7 +53,7 @@ def _probe_model() -> Any:
             keras.Input(PROBE_SHAPE),
             keras.layers.Conv2D(3, 3, activation="relu"),
             keras.layers.Flatten(),
-            keras.layers.Dense(4, activation="softmax"),
+            keras.layers.Dense(4, activation="softmax", dtype="float32"),  # float32 output, as in the course
         ]
     )
 
@@ -131,12 +134,21 @@ def _check_export(export_model: Callable) -> None:
             hint="Take the image shape from the model, not a fixed 8×8: (None, *model.input_shape[1:]).",
         )
         x = np.random.default_rng(0).random((3, *PROBE_SHAPE), dtype=np.float32)
-        out = fn(**{name: tf.constant(x)})
+        out = next(iter(fn(**{name: tf.constant(x)}).values()))
+        expect(
+            out.dtype == tf.float32,
+            "the dtype of the exported signature's output",
+            expected="float32",
+            got=out.dtype.name,
+            hint="A served model answers in float32: export the model as it is (its output layer is float32).",
+        )
+        # Under mixed precision the model computes in float16 or bfloat16; an export of its float32
+        # copy differs from it by that rounding. In float32 this is rtol = atol = 1e-5.
         expect_close(
-            next(iter(out.values())).numpy(),
+            out.numpy(),
             model(x).numpy(),
             what="the exported signature's output",
-            atol=1e-5,
+            **tolerance(model.dtype_policy.name),
             hint="Export the model you were given, as it is.",
         )
 
