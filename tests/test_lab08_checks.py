@@ -332,3 +332,52 @@ def test_show_samples_waits_for_q4_then_generates_reproducibly():
     texts = list(fig.data[0].cells.values[1])
     assert len(texts) == 2 and all(t.startswith("The ") and len(t) == 34 for t in texts)
     assert texts == list(again.data[0].cells.values[1])  # the same seed, the same text
+
+
+# ---------------------------------------------------------------------------------------------
+# Under mixed precision: the checks are NumPy throughout, so a learner on a GPU (float16) or a TPU
+# (bfloat16) is judged exactly alike, and the model answers accept a 16-bit model's logits
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_policy(request):
+    import keras
+
+    keras.mixed_precision.set_global_policy(request.param)
+    try:
+        yield request.param
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer", "mistakes", "name"),
+    [
+        (ex.q1, softmax_t, Q1_MISTAKES, next(iter(Q1_MISTAKES))),
+        (ex.q2, top_k, Q2_MISTAKES, next(iter(Q2_MISTAKES))),
+        (ex.q3, top_p, Q3_MISTAKES, next(iter(Q3_MISTAKES))),
+        (ex.q4, sample, Q4_MISTAKES, "greedy"),
+    ],
+)
+def test_right_answers_pass_and_mistakes_are_named_under_mixed_precision(
+    mixed_policy, exercise, answer, mistakes, name
+):
+    assert exercise.evaluate(answer).passed
+    wrong, phrase = mistakes[name]
+    fb = exercise.evaluate(wrong)
+    assert fb.status == "incorrect" and phrase in str(fb), str(fb)
+
+
+def test_the_model_answers_sample_from_a_16_bit_models_logits(mixed_policy):
+    import keras
+
+    layer = keras.layers.Dense(40)  # a next-token layer left at the policy's 16-bit compute dtype
+    logits = np.asarray(layer(np.random.default_rng(0).normal(size=(1, 8)).astype("float32")))[0]
+    assert logits.dtype != np.float32 and logits.dtype.itemsize == 2
+    probs = ex.reference_softmax_with_temperature(logits, 0.7)
+    assert probs.dtype == np.float64 and abs(probs.sum() - 1.0) < 1e-12
+    tokens = {
+        ex.reference_sample_next(logits, np.random.default_rng(s), top_k=5, top_p=0.9) for s in range(50)
+    }
+    assert tokens <= set(np.argsort(-probs, kind="stable")[:5].tolist())

@@ -187,3 +187,22 @@ def test_attention_heatmap_labels_queries_and_keys():
     assert list(one_query.data[0].y) == ["[CLS]"]
     with pytest.raises(ValueError, match="query, key"):
         viz.attention_heatmap(np.zeros((2, 2, 2)))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_figures_take_the_16_bit_arrays_of_mixed_precision(dtype):
+    """Under mixed_float16 / mixed_bfloat16, layers return float16 / bfloat16 arrays: plot them as they are."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    dt = np.float16 if dtype == "float16" else ml_dtypes.bfloat16
+    rng = np.random.default_rng(0)
+    figures = [
+        viz.image_grid(rng.random((3, 8, 8, 3)).astype(dt)),
+        viz.filters(rng.normal(size=(3, 3, 1, 4)).astype(dt)),
+        viz.feature_maps(rng.random((1, 6, 6, 4)).astype(dt)),
+        viz.threshold_view(np.array([0, 1, 1, 0]), np.array([0.1, 0.9, 0.6, 0.4]).astype(dt), 0.5),
+        viz.heatmap_overlay(rng.random((2, 8, 8, 3)).astype(dt), rng.random((2, 2, 2)).astype(dt)),
+        viz.attention_heatmap(np.full((3, 3), 1 / 3).astype(dt)),
+    ]
+    for fig in figures:
+        fig.to_json()  # every array in the figure can be serialised for the browser
+    assert figures[3].layout.meta["tp"] == 2 and figures[3].layout.meta["fp"] == 0
