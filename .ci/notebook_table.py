@@ -41,7 +41,9 @@ def main(args: list[str]) -> int:
         cells = []
         for r in results.values():
             seconds, failed = r.get(nb, (0.0, -1))
-            cells.append("not run" if failed < 0 else f"{'pass' if not failed else f'FAIL {failed}'} {seconds:.0f} s")
+            cells.append(
+                "not run" if failed < 0 else f"{'pass' if not failed else f'FAIL {failed}'} {seconds:.0f} s"
+            )
         print(f"| {nb} | " + " | ".join(cells) + " |")
     return 0
 
