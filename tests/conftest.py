@@ -11,3 +11,15 @@ import pytest
 @pytest.fixture(autouse=True)
 def _no_emulation(monkeypatch):
     monkeypatch.delenv("COURSE_EMULATE", raising=False)
+
+
+@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
+def mixed_policy(request):
+    """Run the test under a GPU's (mixed_float16) and a TPU's (mixed_bfloat16) global policy; restore float32."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(request.param)
+    try:
+        yield request.param
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

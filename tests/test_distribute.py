@@ -97,16 +97,6 @@ def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(problem, tmp_p
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
-def mixed_policy(request):
-    """Set a mixed global policy for one test, and always restore float32."""
-    keras.mixed_precision.set_global_policy(request.param)
-    try:
-        yield request.param
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 def test_custom_loop_under_a_mixed_policy_matches_float32(problem, mixed_policy):
     x, y = problem
     model = distribute.build_mlp(x.shape[1], 10)

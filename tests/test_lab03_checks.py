@@ -469,17 +469,8 @@ def test_target_depends_on_the_data(lab_data):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
-def mixed_precision(request):
-    keras.mixed_precision.set_global_policy(request.param)
-    try:
-        yield request.param
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 @pytest.mark.parametrize("answer", Q2_RIGHT.values(), ids=Q2_RIGHT.keys())
-def test_q2_right_answers_pass_under_mixed_precision(mixed_precision, answer):
+def test_q2_right_answers_pass_under_mixed_precision(mixed_policy, answer):
     model = answer(ex.N_INPUTS_PROBE, ex.N_CLASSES_PROBE)
     assert str(model(np.zeros((1, ex.N_INPUTS_PROBE), "float32")).dtype) != "float32"  # really mixed
     fb = ex.q2.evaluate(answer)
@@ -495,7 +486,7 @@ def test_q2_right_answers_pass_under_mixed_precision(mixed_precision, answer):
         "keras.metrics.Accuracy",
     ],
 )
-def test_q2_mistakes_named_under_mixed_precision(mixed_precision, mistake):
+def test_q2_mistakes_named_under_mixed_precision(mixed_policy, mistake):
     answer, phrase = Q2_MISTAKES[mistake]
     _assert_incorrect(ex.q2, answer, phrase)
 
@@ -512,7 +503,7 @@ def test_q3_under_mixed_float16():
 
 
 @pytest.mark.parametrize("mistake", ["training set", "unscaled images"])
-def test_q4_under_mixed_precision(mixed_precision, mistake):
+def test_q4_under_mixed_precision(mixed_policy, mistake):
     for answer in Q4_RIGHT.values():
         fb = ex.q4.evaluate(answer)
         assert fb.passed, str(fb)

@@ -523,17 +523,6 @@ def test_show_edges_waits_for_q3_then_compares_with_keras():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
-def mixed_precision(request):
-    import keras
-
-    keras.mixed_precision.set_global_policy(request.param)
-    try:
-        yield request.param
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 def conv2d_keras_layer(x, kernel, bias, stride=1, padding="valid", dilation=1):
     """A right answer that lets a Conv2D layer (at the global policy's precision) do the sum."""
     import keras
@@ -544,7 +533,7 @@ def conv2d_keras_layer(x, kernel, bias, stride=1, padding="valid", dilation=1):
     return layer(_pad(x, kernel, stride, padding, dilation)[None].astype("float32"))[0]
 
 
-def test_right_answers_pass_under_mixed_precision(mixed_precision):
+def test_right_answers_pass_under_mixed_precision(mixed_policy):
     assert str(conv2d_keras_layer(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), np.zeros(1)).dtype.name) in (
         "float16",
         "bfloat16",
@@ -568,12 +557,12 @@ def test_right_answers_pass_under_mixed_precision(mixed_precision):
     ],
     ids=["flipped kernel", "no bias"],
 )
-def test_mistakes_named_under_mixed_precision(mixed_precision, answer, phrase):
+def test_mistakes_named_under_mixed_precision(mixed_policy, answer, phrase):
     fb = ex.q3.evaluate(answer)
     assert fb.status == "incorrect" and phrase in str(fb), str(fb)
 
 
-def test_show_edges_compares_with_a_float32_keras_layer_under_mixed_precision(mixed_precision):
+def test_show_edges_compares_with_a_float32_keras_layer_under_mixed_precision(mixed_policy):
     image = np.random.default_rng(5).integers(0, 256, size=(20, 30, 3), dtype=np.uint8)
     fig = ex.show_edges(conv2d_einsum, image, stride=2)
     assert fig.layout.meta["max_difference"] < 1e-5

@@ -316,15 +316,6 @@ def test_show_attention_waits_for_the_exercises_then_draws():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
-def mixed_policy(request):
-    keras.mixed_precision.set_global_policy(request.param)
-    try:
-        yield request.param
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 def attention_layers(q, k, v, mask=None, *, scale=True, axis=-1, use_mask=True):
     """Attention from Keras layers (Dot, Softmax), which compute at the policy's precision."""
     scores = keras.layers.Dot(axes=2)([q, k])  # (batch, T_q, T_k)

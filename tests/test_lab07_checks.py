@@ -353,15 +353,6 @@ def test_learner_exception_is_reported_with_their_line():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
-def mixed_policy(request):
-    keras.mixed_precision.set_global_policy(request.param)
-    try:
-        yield request.param
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 def test_q3_probe_encoder_computes_at_the_active_precision(mixed_policy):
     assert ex._probe_encoder().layers[-1].compute_dtype == mixed_policy.removeprefix("mixed_")
 

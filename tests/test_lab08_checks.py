@@ -340,17 +340,6 @@ def test_show_samples_waits_for_q4_then_generates_reproducibly():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
-def mixed_policy(request):
-    import keras
-
-    keras.mixed_precision.set_global_policy(request.param)
-    try:
-        yield request.param
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 @pytest.mark.parametrize(
     ("exercise", "answer", "mistakes", "name"),
     [

@@ -264,18 +264,6 @@ def test_q4_mistakes(kwargs, phrase):
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
-def mixed_policy(request):
-    """Set a mixed global policy for one test, and always restore float32."""
-    import keras
-
-    keras.mixed_precision.set_global_policy(request.param)
-    try:
-        yield request.param
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 def test_q4_right_answer_passes_under_mixed_precision(mixed_policy):
     fb = ex.q4.evaluate(make_step(wrap=True))
     assert fb.passed, str(fb)

@@ -261,15 +261,6 @@ def test_show_grad_cam_returns_feedback_until_right_then_a_figure():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
-def mixed_policy(request):
-    keras.mixed_precision.set_global_policy(request.param)
-    try:
-        yield request.param
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 def test_q3_probe_computes_at_the_active_precision(mixed_policy):
     model = ex.grad_cam_probe_model()
     assert model.get_layer("last_conv").compute_dtype == mixed_policy.removeprefix("mixed_")

@@ -273,17 +273,6 @@ def test_serve_and_query_runs_the_learners_answers_for_real():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
-def mixed_policy(request):
-    import keras
-
-    keras.mixed_precision.set_global_policy(request.param)
-    try:
-        yield request.param
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 def export_float32_copy(model, export_dir):  # lesson 11's way: the float32 copy, same weights
     from utils.deploy import float32_model
 

@@ -98,15 +98,6 @@ def test_build_classifier_and_fine_tune_keep_the_best_validation_weights():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["mixed_float16", "mixed_bfloat16"])
-def mixed_policy(request):
-    keras.mixed_precision.set_global_policy(request.param)
-    try:
-        yield request.param
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 def _tiny_language():
     # each window is one of 4 fixed sentences: the masked words are recoverable
     rng = np.random.default_rng(0)
