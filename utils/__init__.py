@@ -21,6 +21,7 @@ __all__ = [
     "live",
     "models",
     "text",
+    "settings",
     "update",
     "viz",
     "widgets",
