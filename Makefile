@@ -1,6 +1,8 @@
 # The course's two everyday commands:
 #   make start   set everything up (once) and open JupyterLab on the start notebook
 #   make test    run the whole test suite (what CI runs)
+# For developers: make unit (unit tests without the slow ones, no notebook: under a minute),
+# make lint (ruff), and ARGS="..." passes pytest options, e.g. make test ARGS="--lf".
 # Everything lives in .venv inside this folder; delete it to start over.
 # On Linux with an NVIDIA GPU: make start GPU=1 (adds NVIDIA's CUDA libraries, requirements-gpu.txt).
 
@@ -11,8 +13,11 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8888
 # JupyterLab refuses to run as root (as in many containers) unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# The whole suite: two notebooks (or test files) at a time, each notebook whole in one kernel, outputs
+# not compared (nbval-lax: a cell passes when it runs; the notebooks' assert cells check the claims).
+SUITE  := -n 2 --dist loadfile --nbval-lax
 
-.PHONY: start setup test labs update bench site clean
+.PHONY: start setup test unit lint labs update bench site clean
 
 start: setup
 	$(BIN)/jupyter lab --ServerApp.ip=$(HOST) --ServerApp.port=$(PORT) $(ROOT_FLAG) \
@@ -34,7 +39,14 @@ $(VENV)/.installed-gpu: requirements-gpu.txt $(VENV)/.installed
 	@$(BIN)/python -c 'import utils; print(utils.env.gpu_advice())'
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(SUITE) $(ARGS)
+
+unit: setup
+	$(BIN)/python -m pytest -n 2 -m "not slow" tests $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 labs: setup
 	$(BIN)/python -m utils.labs build
