@@ -273,11 +273,107 @@ def test_data_dir_resolution(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"), [("1", True), ("true", True), ("YES", True), ("0", False), ("", False)]
+    ("value", "expected"),
+    [("1", True), ("true", True), ("YES", True), (" on ", True), ("0", False), ("off", False), ("", False)],
 )
 def test_offline_switch(monkeypatch, value, expected):
     monkeypatch.setenv("COURSE_OFFLINE", value)
     assert data.offline() is expected
+
+
+def test_offline_typo_is_an_error_not_online(monkeypatch):
+    monkeypatch.setenv("COURSE_OFFLINE", "of")
+    with pytest.raises(ValueError, match="COURSE_OFFLINE='of' is neither on nor off"):
+        data.offline()
+
+
+# Every name utils/data.py defined before it became a package (its dir(), less the standard
+# library's), private ones included: notebooks, labs, .ci and tests import them from utils.data.
+NAMES_BEFORE_THE_SPLIT = (
+    "CIFAR10_CLASSES",
+    "DOCSTRING_FAMILIES",
+    "Dataset",
+    "DatasetUnavailable",
+    "FASHION_MNIST_CLASSES",
+    "ImageData",
+    "MNIST_CLASSES",
+    "REGISTRY",
+    "RemoteFile",
+    "SHAPES32_CLASSES",
+    "_BUNDLED_IN",
+    "_IMAGE_SETS",
+    "_KERAS",
+    "_LOADER_CALLS",
+    "_MANIFESTS",
+    "_Progress",
+    "_TEXT_SKIP",
+    "_VERIFIED",
+    "_candidate_urls",
+    "_check_file",
+    "_checksum_source",
+    "_dataset",
+    "_digest",
+    "_docstrings",
+    "_download",
+    "_download_verified",
+    "_expected_files",
+    "_folder",
+    "_human_size",
+    "_image_data",
+    "_manifest",
+    "_python_documents",
+    "_python_module_docstrings",
+    "_read_idx",
+    "_read_manifest",
+    "_reason_text",
+    "_remember_verified",
+    "_remove_stale_parts",
+    "_render_shape",
+    "_resolve_data_dir",
+    "_shape_mask",
+    "_skip_text_module",
+    "_sklearn_images_dir",
+    "_split_checksum",
+    "_status_table",
+    "_stdlib_docstrings",
+    "_unavailable_message",
+    "data_dir",
+    "docstring_families",
+    "fetch",
+    "imdb_word_index",
+    "is_cached",
+    "load_cifar10",
+    "load_digits",
+    "load_fashion_mnist",
+    "load_gapminder",
+    "load_images",
+    "load_imdb",
+    "load_mnist",
+    "load_sample_photos",
+    "load_tips",
+    "main",
+    "make_shapes32",
+    "make_spirals",
+    "offline",
+    "python_docstrings",
+    "python_text",
+    "status",
+)
+
+
+def test_every_name_of_the_single_module_is_still_importable_from_utils_data():
+    missing = [name for name in NAMES_BEFORE_THE_SPLIT if not hasattr(data, name)]
+    assert not missing, f"utils.data no longer exports: {', '.join(missing)}"
+    assert set(data.__all__) <= set(NAMES_BEFORE_THE_SPLIT)
+    for name in data.__all__:
+        exec(f"from utils.data import {name}", {})
+
+
+def test_the_command_line_runs_as_a_module():
+    out = subprocess.run(
+        [sys.executable, "-m", "utils.data", "--help"], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.startswith("usage: python -m utils.data") and "fetch" in out.stdout
 
 
 def test_import_is_cheap():
@@ -326,7 +422,8 @@ def test_verification_is_remembered(local, monkeypatch):
     def no_hashing(*args):
         raise AssertionError("an unchanged, verified file was hashed again")
 
-    monkeypatch.setattr(data, "_digest", no_hashing)
+    # Patched where fetch and is_cached look it up: the store module.
+    monkeypatch.setattr(data.store, "_digest", no_hashing)
     assert data.is_cached("mnist")
     assert data.fetch("mnist", progress=False)
     assert local.count("mnist.npz") == 1
