@@ -81,6 +81,20 @@ def test_check_displays_and_strict_mode_raises(monkeypatch, capsys):
     assert "correct" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("value", ["on", "TRUE", "yes"])
+def test_strict_mode_reads_every_true_word_of_a_flag(monkeypatch, value):
+    # COURSE_OFFLINE took 'on' and COURSE_CHECKS_STRICT did not: one meaning now (utils.settings).
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", value)
+    with pytest.raises(AssertionError, match="Double it"):
+        ex.check(lambda x: x**2)
+
+
+def test_strict_mode_off_shows_feedback(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "off")
+    ex.check(lambda x: x**2)
+    assert "not quite" in capsys.readouterr().out
+
+
 def test_feedback_renders_as_html_and_text():
     fb = Feedback("incorrect", "Q<1>", "not quite", expected="1", got="2", hint="a < b")
     html = fb._repr_html_()

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from utils import env
+from utils import env, settings
 
 # Lines TensorFlow 2.21 printed at import on the course's CPU machines (timestamps shortened).
 TF_NOISE = [
@@ -88,8 +88,16 @@ def test_profile_from_environment(monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "CPU ")
     assert env.choose_profile() == "cpu"
     monkeypatch.setenv("COURSE_PROFILE", "fast")
-    with pytest.raises(ValueError, match="smoke, cpu, gpu"):
+    with pytest.raises(
+        ValueError, match="COURSE_PROFILE='fast' is not a profile. Use one of: smoke, cpu, gpu"
+    ):
         env.choose_profile()
+
+
+def test_the_profiles_and_emulations_are_the_ones_settings_accepts():
+    # utils.settings validates the variables; env sizes the profiles and describes the devices.
+    assert tuple(env.PROFILES) == settings.PROFILES
+    assert tuple(env.EMULATED) == settings.EMULATIONS
 
 
 def test_profile_from_hardware(monkeypatch):
@@ -194,7 +202,9 @@ def test_emulation_off(monkeypatch, value):
 
 def test_emulation_of_an_unknown_device_names_the_choices(monkeypatch):
     monkeypatch.setenv("COURSE_EMULATE", "h100")
-    with pytest.raises(ValueError, match="t4, l4, a100, tpu"):
+    with pytest.raises(
+        ValueError, match="is not a device the course can emulate. Use one of: t4, l4, a100, tpu"
+    ):
         env.detect_devices()
 
 

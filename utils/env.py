@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from utils import settings
+
 PROFILES: dict[str, dict[str, Any]] = {
     # What the tests run: seconds per notebook, tiny data, still end to end.
     "smoke": {"epochs": 2, "max_samples": 512, "batch_size": 64},
@@ -116,16 +118,11 @@ def import_tensorflow() -> Any:
 
 
 def detect_platform() -> str:
-    """Return where this kernel runs: 'colab', 'kaggle', 'binder', 'jupyterhub' or 'local'."""
-    if "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ:
-        return "colab"
-    if "KAGGLE_KERNEL_RUN_TYPE" in os.environ or "KAGGLE_URL_BASE" in os.environ:
-        return "kaggle"
-    if any(k in os.environ for k in ("BINDER_LAUNCH_HOST", "BINDER_REPO_URL", "BINDER_REQUEST")):
-        return "binder"
-    if "JUPYTERHUB_API_URL" in os.environ:
-        return "jupyterhub"
-    return "local"
+    """Return where this kernel runs: 'colab', 'kaggle', 'binder', 'jupyterhub' or 'local'.
+
+    Read by :func:`utils.settings.platform`, the one place the platforms are recognised.
+    """
+    return settings.platform()
 
 
 def tpu_present() -> bool:
@@ -134,7 +131,7 @@ def tpu_present() -> bool:
     Detected without initialising the TPU system, which only a strategy should do.
     Not verifiable on the course's CI machines, which have no TPU.
     """
-    if os.environ.get("COLAB_TPU_ADDR") or os.environ.get("TPU_NAME"):
+    if settings.tpu_address():
         return True
     return bool(glob.glob("/dev/accel[0-9]*") or glob.glob("/dev/vfio/[0-9]*"))
 
@@ -168,17 +165,10 @@ EMULATED: dict[str, Devices] = {
 def emulated_device() -> Devices | None:
     """Return the device ``$COURSE_EMULATE`` names (t4, l4, a100, tpu), or None when it is unset.
 
-    Raises ``ValueError`` naming the choices for any other value.
+    Raises ``ValueError`` (:class:`utils.settings.SettingError`) naming the choices for any other value.
     """
-    wanted = os.environ.get("COURSE_EMULATE", "").strip().lower()
-    if wanted in ("", "0", "none", "off", "false", "no"):
-        return None
-    if wanted not in EMULATED:
-        raise ValueError(
-            f"COURSE_EMULATE={wanted!r} is not a device the course can emulate. "
-            f"Use one of: {', '.join(EMULATED)} (or unset it)."
-        )
-    return EMULATED[wanted]
+    wanted = settings.emulate()
+    return None if wanted is None else EMULATED[wanted]
 
 
 def detect_devices() -> Devices:
@@ -204,12 +194,8 @@ def detect_devices() -> Devices:
 
 def choose_profile(devices: Devices | None = None) -> str:
     """Return ``$COURSE_PROFILE`` if set, else 'gpu' with an accelerator (or an emulated one), else 'cpu'."""
-    wanted = os.environ.get("COURSE_PROFILE", "").strip().lower()
+    wanted = settings.profile()  # raises ValueError naming the profiles for any other value
     if wanted:
-        if wanted not in PROFILES:
-            raise ValueError(
-                f"COURSE_PROFILE={wanted!r} is not a profile. Use one of: {', '.join(PROFILES)}."
-            )
         return wanted
     if devices is not None and devices.kind in ("gpu", "tpu"):
         return "gpu"
@@ -370,8 +356,8 @@ def setup(
     precision = choose_precision(devices, mixed_precision)
     keras.mixed_precision.set_global_policy(precision)
 
-    from utils import data  # the cache directory and offline switch live there
-
+    folder = settings.data_dir()
+    folder.mkdir(parents=True, exist_ok=True)  # as utils.data.data_dir() does: the cache exists
     sizes = PROFILES[chosen]
     cfg = Config(
         profile=chosen,
@@ -381,8 +367,8 @@ def setup(
         n_devices=devices.count,
         precision=precision,
         seed=seed,
-        data_dir=str(data.data_dir()),
-        offline=data.offline(),
+        data_dir=str(folder),
+        offline=settings.offline(),
         epochs=sizes["epochs"],
         max_samples=sizes["max_samples"],
         batch_size=sizes["batch_size"],

@@ -86,17 +86,19 @@ def flag(name: str) -> bool:
     )
 
 
-def choice(name: str, choices: tuple[str, ...], *, off: bool = False) -> str | None:
+def choice(name: str, choices: tuple[str, ...], *, off: bool = False, what: str | None = None) -> str | None:
     """Return the variable, lower-cased, if it is one of ``choices``; None when unset.
 
     ``off=True`` also reads the false words of a flag (``0``, ``off``, ``none``...) as unset.
-    Any other value raises :class:`SettingError` naming the choices.
+    Any other value raises :class:`SettingError` naming the choices; ``what`` says what the
+    value should have been ("a profile"), for a message a learner understands.
     """
     value = (text(name) or "").lower()
     if not value or (off and (value in FALSE or value == "none")):
         return None
     if value not in choices:
-        raise SettingError(f"{name}={value!r} is not one of: {', '.join(choices)} (or unset it).")
+        wanted = f"is not {what}. Use one of:" if what else "is not one of:"
+        raise SettingError(f"{name}={value!r} {wanted} {', '.join(choices)} (or unset it).")
     return value
 
 
@@ -141,12 +143,12 @@ def tpu_address() -> str | None:
 
 def profile() -> str | None:
     """Return ``$COURSE_PROFILE`` (smoke, cpu or gpu), or None when unset."""
-    return choice("COURSE_PROFILE", PROFILES)
+    return choice("COURSE_PROFILE", PROFILES, what="a profile")
 
 
 def emulate() -> str | None:
     """Return the device ``$COURSE_EMULATE`` names (t4, l4, a100 or tpu), or None when unset/off."""
-    return choice("COURSE_EMULATE", EMULATIONS, off=True)
+    return choice("COURSE_EMULATE", EMULATIONS, off=True, what="a device the course can emulate")
 
 
 def offline() -> bool:

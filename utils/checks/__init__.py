@@ -18,7 +18,6 @@ Set ``COURSE_CHECKS_STRICT=1`` (the test suite does) and a check that does not p
 from __future__ import annotations
 
 import html
-import os
 import sysconfig
 import traceback
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from utils import settings
 from utils.env import quiet_stderr
 
 __all__ = [
@@ -226,7 +226,8 @@ class Feedback:
 
 
 def _strict() -> bool:
-    return os.environ.get("COURSE_CHECKS_STRICT", "").lower() in ("1", "true", "yes")
+    """``$COURSE_CHECKS_STRICT`` is on (1, true, yes or on, as every flag of the course)."""
+    return settings.checks_strict()
 
 
 def _display(obj: Any) -> None:
