@@ -58,13 +58,10 @@ Rules of the estimate (printed with the table):
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime
 import json
 import math
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -72,10 +69,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import nbformat
-from nbclient import NotebookClient
-
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make `tools` importable
+    sys.path.insert(0, str(ROOT))
+
+from tools.notebook_runner import run_notebook  # noqa: E402
+
 PEAKS = {"T4": 65e12, "A100": 312e12}  # FLOP/s, dense float16 (A100: also bfloat16) on tensor cores
 UTILISATION = 0.25
 FLAG_MINUTES = 10.0  # flag a notebook whose T4 estimate exceeds this
@@ -467,67 +466,27 @@ def shape_data(root: Path) -> float:
     return time.perf_counter() - start
 
 
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _when(stamp: str) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-
-
 def run(path: Path, timeout: int, log_dir: Path, hook: bool = True) -> dict:
     """Execute one notebook (with the hook in front); return its records, errors and wall time."""
-    nb = nbformat.read(path, as_version=4)
-    original = list(nb.cells)
-    first = 1 if hook else 0
-    if hook:
-        nb.cells.insert(0, nbformat.v4.new_code_cell(HOOK))
     log = log_dir / f"{path.stem}.jsonl"
     log.unlink(missing_ok=True)
-    os.environ["SHAPE_RUN_LOG"] = str(log)
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(path.parent)}},
-        extra_arguments=["--IPKernelApp.log_level=ERROR"],
-    )
-    client.comm_open_handlers = {"jupyter.widget": lambda msg: None}  # as benchmarks/run_notebooks.py
-    start = time.perf_counter()
-    aborted = None
-    try:
-        client.execute()
-    except Exception as exc:  # a timeout or a dead kernel: keep what ran
-        aborted = (
-            f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ''}"
-        )
-    wall = time.perf_counter() - start
+    os.environ["SHAPE_RUN_LOG"] = str(log)  # the kernel inherits it
+    result = run_notebook(path, timeout=timeout, allow_errors=True, before=[HOOK] if hook else [])
+    nb = result.nb
     cell_of = {}  # execution count -> index of the cell in the notebook file
-    errors, seconds = [], {}
-    for index, cell in enumerate(nb.cells[first:]):
-        if cell.cell_type != "code":
-            continue
-        timing = cell.get("metadata", {}).get("execution", {})
-        with contextlib.suppress(KeyError, ValueError, TypeError):
-            begin, end = timing["iopub.execute_input"], timing["shell.execute_reply"]
-            seconds[index] = round((_when(end) - _when(begin)).total_seconds(), 1)
-        if cell.get("execution_count") is not None:
+    for nb_index, cell in enumerate(nb.cells):
+        index = result.file_index(nb_index)
+        if index is not None and cell.get("execution_count") is not None:
             cell_of[cell["execution_count"]] = index
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                value = ANSI.sub("", out.get("evalue", "")).strip().splitlines()
-                errors.append(
-                    {
-                        "cell": index,
-                        "source": next((ln for ln in cell.source.splitlines() if ln.strip()), "")[:80],
-                        "error": f"{out.get('ename')}: {value[0][:300] if value else ''}",
-                    }
-                )
-    hook_failed = [o for o in nb.cells[0].get("outputs", []) if hook and o.get("output_type") == "error"]
+    seconds = {index: round(t, 1) for index, t in result.cell_seconds.items()}
+    errors = [
+        {"cell": e.index, "source": e.source, "error": f"{e.ename}: {e.evalue[:300]}"}
+        for e in result.errors
+        if e.index is not None
+    ]
+    hook_failed = [e for e in result.errors if e.added == "before"]
     if hook_failed:
-        errors.insert(
-            0, {"cell": "hook", "source": "", "error": ANSI.sub("", hook_failed[0].get("evalue", ""))}
-        )
+        errors.insert(0, {"cell": "hook", "source": "", "error": hook_failed[0].evalue})
     records, latest_step = [], {}
     if log.exists():
         for line in log.read_text(encoding="utf-8").splitlines():
@@ -541,9 +500,9 @@ def run(path: Path, timeout: int, log_dir: Path, hook: bool = True) -> dict:
     records.sort(key=lambda r: r["cell"] if isinstance(r["cell"], int) else 10**6)
     return {
         "notebook": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
-        "cells": len(original),
-        "wall": wall,
-        "aborted": aborted,
+        "cells": len(nb.cells) - result.added_before,
+        "wall": result.seconds,
+        "aborted": result.error,
         "errors": errors,
         "records": records,
         "slowest_cells": sorted(seconds.items(), key=lambda kv: -kv[1])[:5],

@@ -15,10 +15,16 @@ import argparse
 import statistics
 import subprocess
 import sys
-import time
+import tempfile
+from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make `tools` importable
+    sys.path.insert(0, str(ROOT))
+
+from tools.notebook_runner import run_notebook  # noqa: E402
 
 SETUP = "import utils\n\ncfg = utils.env.setup()"
 
@@ -33,11 +39,14 @@ def first_cell() -> tuple[float, str]:
     """Return (seconds from kernel start to the setup cell's end, its stderr text)."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(SETUP)]
-    start = time.perf_counter()
-    NotebookClient(nb, timeout=300, kernel_name="python3").execute()
-    elapsed = time.perf_counter() - start
-    err = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.get("name") == "stderr")
-    return elapsed, err
+    with tempfile.TemporaryDirectory(prefix="startup-") as tmp:
+        path = Path(tmp) / "first_cell.ipynb"
+        nbformat.write(nb, path)
+        # The kernel works in the repository's root, as before (the notebook's folder is a temporary one).
+        result = run_notebook(path, timeout=300, cwd=ROOT)
+    if result.error:
+        raise RuntimeError(f"the setup cell failed: {result.error}")
+    return result.seconds, result.stream("stderr")
 
 
 def main() -> None:
