@@ -39,25 +39,10 @@ its callers look it up.
 
 from __future__ import annotations
 
-from utils.data.bundled import (
-    _sklearn_images_dir as _sklearn_images_dir,
-)
-from utils.data.bundled import (
-    load_digits,
-    load_gapminder,
-    load_sample_photos,
-    load_tips,
-)
-from utils.data.cli import (
-    _human_size as _human_size,
-)
-from utils.data.cli import (
-    _status_table as _status_table,
-)
-from utils.data.cli import (
-    main,
-    status,
-)
+# Every public name, from the module that defines it; ``x as x``: the private names tests and the
+# offline rehearsal reach into (a cache to clear, the folder without creating it, the image sets).
+from utils.data.bundled import load_digits, load_gapminder, load_sample_photos, load_tips
+from utils.data.cli import main, status
 from utils.data.downloads import (
     CIFAR10_CLASSES,
     FASHION_MNIST_CLASSES,
@@ -68,135 +53,16 @@ from utils.data.downloads import (
     load_imdb,
     load_mnist,
 )
-from utils.data.downloads import (
-    _read_idx as _read_idx,
-)
-from utils.data.generated import (
-    SHAPES32_CLASSES,
-    make_shapes32,
-    make_spirals,
-)
-from utils.data.generated import (
-    _render_shape as _render_shape,
-)
-from utils.data.generated import (
-    _shape_mask as _shape_mask,
-)
-from utils.data.images import (
-    _IMAGE_SETS as _IMAGE_SETS,
-)
-from utils.data.images import (
-    ImageData,
-    load_images,
-)
-from utils.data.images import (
-    _image_data as _image_data,
-)
-from utils.data.pytext import (
-    _TEXT_SKIP as _TEXT_SKIP,
-)
-from utils.data.pytext import (
-    DOCSTRING_FAMILIES,
-    docstring_families,
-    python_docstrings,
-    python_text,
-)
-from utils.data.pytext import (
-    _docstrings as _docstrings,
-)
-from utils.data.pytext import (
-    _python_documents as _python_documents,
-)
-from utils.data.pytext import (
-    _python_module_docstrings as _python_module_docstrings,
-)
-from utils.data.pytext import (
-    _skip_text_module as _skip_text_module,
-)
-from utils.data.pytext import (
-    _stdlib_docstrings as _stdlib_docstrings,
-)
-from utils.data.registry import (
-    _BUNDLED_IN as _BUNDLED_IN,
-)
-from utils.data.registry import (
-    _KERAS as _KERAS,
-)
-from utils.data.registry import (
-    _LOADER_CALLS as _LOADER_CALLS,
-)
-from utils.data.registry import (
-    REGISTRY,
-    Dataset,
-    DatasetUnavailable,
-    RemoteFile,
-    data_dir,
-    offline,
-)
-from utils.data.registry import (
-    _dataset as _dataset,
-)
-from utils.data.registry import (
-    _folder as _folder,
-)
-from utils.data.registry import (
-    _resolve_data_dir as _resolve_data_dir,
-)
-from utils.data.registry import (
-    _unavailable_message as _unavailable_message,
-)
-from utils.data.store import (
-    _MANIFESTS as _MANIFESTS,
-)
-from utils.data.store import (
-    _VERIFIED as _VERIFIED,
-)
-from utils.data.store import (
-    _candidate_urls as _candidate_urls,
-)
-from utils.data.store import (
-    _check_file as _check_file,
-)
-from utils.data.store import (
-    _checksum_source as _checksum_source,
-)
-from utils.data.store import (
-    _digest as _digest,
-)
-from utils.data.store import (
-    _download as _download,
-)
-from utils.data.store import (
-    _download_verified as _download_verified,
-)
-from utils.data.store import (
-    _expected_files as _expected_files,
-)
-from utils.data.store import (
-    _manifest as _manifest,
-)
-from utils.data.store import (
-    _Progress as _Progress,
-)
-from utils.data.store import (
-    _read_manifest as _read_manifest,
-)
-from utils.data.store import (
-    _reason_text as _reason_text,
-)
-from utils.data.store import (
-    _remember_verified as _remember_verified,
-)
-from utils.data.store import (
-    _remove_stale_parts as _remove_stale_parts,
-)
-from utils.data.store import (
-    _split_checksum as _split_checksum,
-)
-from utils.data.store import (
-    fetch,
-    is_cached,
-)
+from utils.data.generated import SHAPES32_CLASSES, make_shapes32, make_spirals
+from utils.data.images import _IMAGE_SETS as _IMAGE_SETS
+from utils.data.images import ImageData, load_images
+from utils.data.pytext import DOCSTRING_FAMILIES, docstring_families, python_docstrings, python_text
+from utils.data.pytext import _python_documents as _python_documents
+from utils.data.pytext import _python_module_docstrings as _python_module_docstrings
+from utils.data.registry import REGISTRY, Dataset, DatasetUnavailable, RemoteFile, data_dir, offline
+from utils.data.registry import _resolve_data_dir as _resolve_data_dir
+from utils.data.store import _VERIFIED as _VERIFIED
+from utils.data.store import fetch, is_cached
 
 __all__ = [
     "CIFAR10_CLASSES",
