@@ -8,8 +8,10 @@ Peak memory is proportional set size (PSS, tools/memory.py), sampled every 0.1 s
 page is divided among the processes that map it, so TensorFlow's shared libraries count once
 however many processes load them. Two columns: the kernel alone, and the kernel with all its
 children (tf.distribute workers, data loaders) summed at the same instant: what an instructor
-sizes a JupyterHub by. Where PSS cannot be read (not Linux) the columns say RSS instead, and the
-children's column then counts shared libraries once per process. "Results" are the
+sizes a JupyterHub by. PSS shares pages with processes outside the run too, so measure on an
+otherwise idle machine (the output says how many other processes map TensorFlow's libraries when
+it starts). Where PSS cannot be read (not Linux) the columns say RSS instead, and the children's
+column then counts shared libraries once per process. "Results" are the
 ``checkpoint ·`` lines a notebook prints as it asserts its claims. Each notebook runs in a fresh
 kernel (tools/notebook_runner.py), offline, with the data cache given by COURSE_DATA_DIR (defaults
 to your normal cache). Exits 1 if any notebook fails. Outputs are never written back into the
@@ -28,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `tools` importable
     sys.path.insert(0, str(ROOT))
 
-from tools.memory import MB  # noqa: E402
+from tools.memory import MB, processes_mapping  # noqa: E402
 from tools.notebook_runner import RunResult, child_env, run_notebook  # noqa: E402
 
 # Appended to each notebook with --gpu: the most memory TensorFlow held on any GPU during the run.
@@ -118,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
         (ROOT / "labs" / "solutions").glob("*.ipynb")
     )
     print(f"profile {args.profile}, {os.cpu_count()} CPU cores, {len(paths)} notebooks\n")
+    others = processes_mapping("libtensorflow_framework", exclude=os.getpid())
+    if others:
+        print(
+            f"Note: {len(others)} other process(es) map TensorFlow's libraries now (pids "
+            f"{', '.join(map(str, others[:8]))}{', ...' if len(others) > 8 else ''}). PSS shares those pages "
+            "with them, so the memory figures come out lower than on an idle machine.\n"
+        )
     measure = None
     failed = 0
     total = 0.0

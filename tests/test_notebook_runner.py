@@ -80,6 +80,20 @@ def test_a_gone_process_has_no_figure():
     assert sampler.peak.samples == 0
 
 
+def test_who_else_maps_a_file(tmp_path):
+    mapped = tmp_path / "course-mapped-file.bin"
+    mapped.write_bytes(b"x" * 4096)
+    code = f"import mmap, time; f = open({str(mapped)!r}, 'rb'); m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ); print(flush=True); time.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        child.stdout.readline()  # mapped
+        assert memory.processes_mapping(mapped.name) == [child.pid]
+        assert memory.processes_mapping(mapped.name, exclude=os.getpid()) == []  # a descendant
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_child_env_sets_and_removes():
     env = child_env(COURSE_TEST_A="1", COURSE_TEST_B=None, HOME=None)
     assert env["COURSE_TEST_A"] == "1" and "HOME" not in env and "COURSE_TEST_B" not in env

@@ -15,6 +15,12 @@ Where it comes from, best first (the figure says which it is):
 
 :class:`PeakSampler` records, over a run, the peak of the kernel alone and the peak of the kernel
 with all its descendants (summed at the same instant).
+
+PSS divides a shared page among *all* the processes that map it, this run's or not: while other
+TensorFlow processes run on the machine (another notebook, a test suite), they take their share
+of TensorFlow's libraries and the figures come out lower than on an idle machine (a fresh
+``import tensorflow`` maps about 430 MB of library pages). Measure on an otherwise idle machine;
+:func:`processes_mapping` counts who else maps a library, to say so.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["MB", "Peak", "PeakSampler", "Sample", "process_memory", "tree_memory"]
+__all__ = ["MB", "Peak", "PeakSampler", "Sample", "process_memory", "processes_mapping", "tree_memory"]
 
 MB = 2**20
 
@@ -67,6 +73,32 @@ def process_memory(pid: int) -> tuple[int, str, int] | None:
     except psutil.Error:
         return None
     return rss, "rss", rss
+
+
+def processes_mapping(fragment: str = "libtensorflow_framework", exclude: int | None = None) -> list[int]:
+    """Return the pids of processes that map a file whose path contains ``fragment`` (Linux; else []).
+
+    ``exclude``: leave out this process and its descendants. Processes of other users, whose maps
+    cannot be read, are not counted.
+    """
+    skip = set()
+    if exclude is not None:
+        try:
+            parent = psutil.Process(exclude)
+            skip = {exclude, *(c.pid for c in parent.children(recursive=True))}
+        except psutil.Error:
+            skip = {exclude}
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        pid = int(entry.name)
+        if pid in skip:
+            continue
+        try:
+            if fragment in (entry / "maps").read_text():
+                found.append(pid)
+        except (OSError, UnicodeDecodeError):
+            continue
+    return sorted(found)
 
 
 @dataclass
