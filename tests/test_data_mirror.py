@@ -10,7 +10,6 @@ copy in ``.ci/offline`` (too slow for the main suite).
 from __future__ import annotations
 
 import dataclasses
-import importlib.machinery
 import importlib.util
 import os
 import shutil
@@ -239,40 +238,3 @@ def test_a_missing_manifest_is_a_clear_error(monkeypatch, tmp_path, capsys):
         data.fetch("mnist")
     assert data.main(["status"]) == 1
     assert "cannot be read" in capsys.readouterr().out
-
-
-def _offline_script():
-    """``.ci/offline`` as a module (it has no .py suffix), to test how it judges a run."""
-    loader = importlib.machinery.SourceFileLoader("ci_offline", str(REPO / ".ci" / "offline"))
-    spec = importlib.util.spec_from_loader("ci_offline", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-def test_the_offline_check_finds_the_notebooks_and_tells_real_data_from_stand_ins():
-    script = _offline_script()
-    found = {p.name for p in script.notebooks_that_load_downloads()}
-    for path in sorted((REPO / "notebooks").glob("*.ipynb")) + sorted(
-        (REPO / "labs" / "solutions").glob("*.ipynb")
-    ):
-        if "utils.data.load_images(" in path.read_text(encoding="utf-8"):
-            assert path.name in found
-    if (REPO / "labs" / "solutions" / "lab03_train_a_classifier.ipynb").exists():
-        assert "lab03_train_a_classifier.ipynb" in found  # loads MNIST through its checks module
-
-    probe = 'offline-probe [{"variable": "data", "name": "%s", "stand_in": %s, "shape": [9, 28, 28]}]'
-    real = {
-        "error": None,
-        "stdout": "Using MNIST's 70,000 28×28 handwritten digits.\n" + probe % ("mnist", "false"),
-    }
-    assert script.judge(real) == []
-    stand_in = data.load_images("mnist", allow_download=False)  # the empty cache: the stand-in
-    assert stand_in.stand_in
-    fell_back = {"error": None, "stdout": stand_in.description + "\n" + probe % ("digits", "true")}
-    problems = script.judge(fell_back)
-    assert any("took a stand-in" in p for p in problems) and any("digits" in p for p in problems)
-    # One real dataset and one stand-in in the same notebook is a failure too.
-    half = {"error": None, "stdout": real["stdout"] + "\n" + stand_in.description}
-    assert any("took a stand-in" in p for p in script.judge(half))
-    assert script.judge({"error": "AssertionError: x", "stdout": ""})
