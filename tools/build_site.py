@@ -39,6 +39,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make `tools` and `utils` importable
+    sys.path.insert(0, str(ROOT))
+
+from utils import settings  # noqa: E402
+
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 WIDGET_NOTE = (
@@ -56,51 +61,23 @@ WIDGET_NOTE = (
 def execute(source: str, target: str, timeout: int) -> dict:
     """Execute the notebook ``source`` (in its own folder) and write it, outputs and all, to ``target``.
 
-    Runs in a worker process. Returns the notebook's wall time and, if it failed, the error.
+    Runs in a worker process, through tools/notebook_runner.py: no imitation of a widget front end,
+    so what an explorer draws at its starting values lands in the cell's outputs, where a static
+    page can show it. Returns the notebook's wall time and, if it failed, the error (which cell).
     """
     import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
 
-    src = Path(source)
-    nb = nbformat.read(src, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(src.parent)}},
-    )
-    # No imitation of a widget front end (as benchmarks/run_notebooks.py, cf. jupyter/nbclient#312):
-    # what an explorer draws at its starting values then lands in the cell's outputs, where a static
-    # page can show it.
-    client.comm_open_handlers = {"jupyter.widget": lambda msg: None}
-    start = time.perf_counter()
-    error = None
+    from tools.notebook_runner import run_notebook
+
     log = Path(target).with_suffix(".kernel.log")  # the kernel's own messages, kept off the terminal
     log.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with open(log, "w") as kernel_stderr:
-            client.execute(stderr=kernel_stderr)
-    except CellExecutionError as exc:
-        cell = _failing_cell(nb)
-        what = f"{exc.ename}: {exc.evalue}" if getattr(exc, "ename", None) else str(exc).strip()
-        error = (f"cell {cell}: " if cell else "") + re.sub(r"\x1b\[[0-9;]*m", "", what)[:300]
-    except Exception as exc:  # a timeout or a dead kernel
-        error = f"{type(exc).__name__}: {exc}"[:300]
-    wall = time.perf_counter() - start
-    if error is None:
-        postprocess(nb)
+    with open(log, "w") as kernel_stderr:
+        result = run_notebook(Path(source), timeout=timeout, kernel_stderr=kernel_stderr)
+    if result.error is None:
+        postprocess(result.nb)
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, target)
-    return {"notebook": source, "wall": wall, "error": error, "log": str(log)}
-
-
-def _failing_cell(nb) -> str | None:
-    for i, cell in enumerate(nb.cells):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                return f"{i} (id {cell.get('id', '?')})"
-    return None
+        nbformat.write(result.nb, target)
+    return {"notebook": source, "wall": result.seconds, "error": result.error, "log": str(log)}
 
 
 def postprocess(nb) -> None:
@@ -368,7 +345,7 @@ def main() -> int:
     start = time.perf_counter()
     print(
         f"Executing {len(notebooks)} notebooks, profile {args.profile}, {args.jobs} at a time "
-        f"({'offline' if os.environ.get('COURSE_OFFLINE') else 'online'}):",
+        f"({'offline' if settings.offline() else 'online'}):",
         flush=True,
     )
     results = run_all(notebooks, staging, args.jobs, args.timeout)
