@@ -5,8 +5,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PIN = re.compile(r"^([A-Za-z0-9_.\-\[\]]+)==([^\s#]+)")
-# Tools a learner does not need in a hosted image (tests, benchmarks, lint).
-DEV_ONLY = {"pytest", "pytest-xdist", "nbval", "nbclient", "nbformat", "psutil", "ruff"}
+# Tools a learner does not need in a hosted image (tests, benchmarks, lint). tensorflow-serving-api is
+# TF Serving's gRPC client, which the tests use against the server's gRPC endpoint; it depends on the
+# full `tensorflow`, which would double the image beside tensorflow-cpu.
+DEV_ONLY = {
+    "pytest",
+    "pytest-xdist",
+    "nbval",
+    "nbclient",
+    "nbformat",
+    "psutil",
+    "ruff",
+    "tensorflow-serving-api",
+}
 
 
 def _pins(path: Path) -> dict[str, str]:

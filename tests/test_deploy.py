@@ -1,10 +1,12 @@
 """utils.deploy: the TF-Serving-compatible REST server (every bad request gets a 4xx JSON error and the
-server stays up), its client, and SavedModel / TFLite / ONNX outputs agreeing with Keras."""
+server stays up), server-side batching, the gRPC endpoint for TF Serving's own client, the client and the
+measuring helpers, and SavedModel / TFLite / ONNX outputs agreeing with Keras."""
 
 import json
 import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 
@@ -299,6 +301,108 @@ def test_client_returns_predictions_and_raises_the_servers_message(server, expor
 
 
 # ---------------------------------------------------------------------------------------------
+# Server-side batching and the gRPC endpoint
+# ---------------------------------------------------------------------------------------------
+
+
+def test_batching_options_are_checked():
+    with pytest.raises(ValueError, match="max_batch_size"):
+        deploy.Batching(max_batch_size=0)
+    with pytest.raises(ValueError, match="batch_timeout_micros"):
+        deploy.Batching(batch_timeout_micros=-1)
+
+
+@pytest.mark.slow
+def test_batching_answers_each_concurrent_client_with_its_own_rows(exported):
+    """Clients sending at once (1, 2 or 3 instances each) are batched together and each gets its own rows."""
+    model, base = exported
+    batching = deploy.Batching(max_batch_size=16, batch_timeout_micros=50_000)
+    inputs = {i: _x(1 + i % 3, seed=100 + i) for i in range(12)}
+    got, start = {}, threading.Barrier(len(inputs))
+    with deploy.ModelServer({"tiny": base}, batching=batching) as server:
+
+        def client(i: int) -> None:
+            with deploy.KeepAliveClient(server.url) as c:
+                start.wait()
+                for _ in range(3):
+                    got[i] = json.loads(c.post("/v1/models/tiny:predict", deploy.predict_body(inputs[i])))
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in inputs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        stats = server.app.batch_stats
+        _good_request_works(server, model)  # a lone request is not held longer than the timeout
+        bad = requests.post(f"{server.url}/v1/models/tiny:predict", json={"instances": [[1]]}, timeout=10)
+        assert bad.status_code == 400  # refused before the queue, and the server stays up
+        _good_request_works(server, model)
+    for i, x in inputs.items():
+        np.testing.assert_allclose(got[i]["predictions"], model(x).numpy(), atol=1e-6)
+    assert stats["instances"] >= 3 * sum(len(x) for x in inputs.values())
+    assert stats["mean batch size"] > 1.5, stats  # requests really ran together
+
+
+def test_grpc_endpoint_answers_tf_servings_own_client_with_the_rest_numbers(exported):
+    grpc = pytest.importorskip("grpc")
+    apis = pytest.importorskip("tensorflow_serving.apis")
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    model, base = exported
+    x = _x(3, seed=7)
+    with deploy.ModelServer({"tiny": base}, grpc_port=0) as server:
+        assert apis and server.grpc_target.startswith("127.0.0.1:")
+        rest = deploy.rest_predict(server.url, "tiny", x)
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            request = predict_pb2.PredictRequest()  # as TF Serving's client examples build it
+            request.model_spec.name = "tiny"
+            request.model_spec.signature_name = "serving_default"
+            request.inputs["images"].CopyFrom(tf.make_tensor_proto(x))
+            response = stub.Predict(request, 10.0)
+            assert response.model_spec.version.value == 2  # the latest version answered
+            request.model_spec.version.value = 1
+            np.testing.assert_array_equal(
+                tf.make_ndarray(stub.Predict(request, 10.0).outputs["output_0"]), rest
+            )
+            bad = predict_pb2.PredictRequest()
+            bad.model_spec.name = "nosuch"
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Predict(bad, 10.0)
+            assert info.value.code() == grpc.StatusCode.NOT_FOUND
+            request.inputs["images"].CopyFrom(tf.make_tensor_proto(x[:, :3]))
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Predict(request, 10.0)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "expected shape" in info.value.details()
+    out = tf.make_ndarray(response.outputs["output_0"])
+    np.testing.assert_array_equal(out, rest)
+    np.testing.assert_allclose(out, model(x).numpy(), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_server_in_its_own_process_the_floor_and_the_load_generator(exported):
+    model, base = exported
+    x = _x(1)
+    body = deploy.predict_body(x)
+    with deploy.empty_server_process() as floor, deploy.KeepAliveClient(floor) as client:
+        assert floor.startswith("http://127.0.0.1:")
+        assert json.loads(client.post("/v1/models/any:predict", body)) == {"predictions": [[0.0]]}
+    with deploy.serve_in_process({"tiny": base}, batching=deploy.Batching(max_batch_size=4)) as url:
+        assert url.startswith("http://127.0.0.1:")
+        np.testing.assert_allclose(deploy.rest_predict(url, "tiny", x), model(x).numpy(), atol=1e-6)
+        result = deploy.load_test(url, "tiny", x, clients=4, seconds=0.5, warmup=0.2)
+    assert result["clients"] == 4 and result["requests"] > 10 and result["errors"] == 0, result
+    assert result["req/s"] > 0 and 0 < result["p50 ms"] <= result["p99 ms"]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        child = deploy._child_server(["empty", "--port", str(taken.getsockname()[1])], timeout=60)
+        with pytest.raises(RuntimeError, match="did not start"), child:
+            pass
+
+
+# ---------------------------------------------------------------------------------------------
 # Starting, stopping, loading safely
 # ---------------------------------------------------------------------------------------------
 
@@ -343,7 +447,7 @@ def test_savedmodel_that_reads_files_is_refused(tmp_path):
 def test_import_utils_deploy_imports_no_tensorflow():
     code = (
         "import sys, utils; utils.deploy; "
-        "assert not {'tensorflow', 'fastapi', 'uvicorn'} & set(sys.modules), sorted(sys.modules)"
+        "assert not {'tensorflow', 'uvicorn', 'grpc'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -404,6 +508,8 @@ def test_time_call_takes_the_median(monkeypatch):
     ticks = iter([0.0, 0.0, 0.001, 1.0, 1.499, 2.0, 2.001])
     monkeypatch.setattr(deploy.time, "perf_counter", lambda: next(ticks))
     assert deploy.time_call(lambda: None, repeats=3, warmup=0) == pytest.approx(0.001)
+    ticks = iter([0.0, 0.0, 0.001, 1.0, 1.499])
+    np.testing.assert_allclose(deploy.time_calls(lambda: None, repeats=2, warmup=0), [0.001, 0.499])
 
 
 def test_latency_rows_and_size(tmp_path):

@@ -227,24 +227,33 @@ def _answer(method: str, path: str, body: bytes) -> tuple[int, Any, str]:
 @contextlib.contextmanager
 def scripted_server() -> Any:
     """Run the scripted TF-Serving look-alike on 127.0.0.1; yield (base_url, list of requests seen)."""
-    from fastapi import FastAPI
-    from fastapi.responses import HTMLResponse, JSONResponse
-    from starlette.requests import Request
-
     from utils.deploy import BackgroundServer
 
     seen: list[dict[str, Any]] = []
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
-    async def anything(request: Request) -> Any:
-        body = await request.body()
-        seen.append({"method": request.method, "path": request.url.path, "body": body})
-        status, payload, kind = _answer(request.method, request.url.path, body)
+    async def app(scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+        """A plain ASGI app: records each request and answers as :func:`_answer` scripts it."""
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        seen.append({"method": scope["method"], "path": scope["path"], "body": body})
+        status, payload, kind = _answer(scope["method"], scope["path"], body)
         if kind == "html":
-            return HTMLResponse(payload, status_code=status)
-        return JSONResponse(payload, status_code=status)
+            content, content_type = payload.encode(), b"text/html; charset=utf-8"
+        else:
+            content, content_type = json.dumps(payload).encode(), b"application/json"
+        headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(content))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
 
-    app.add_api_route("/{rest:path}", anything, methods=["GET", "POST", "PUT", "DELETE"])
     with BackgroundServer(app) as server:
         yield server.url, seen
 
