@@ -8,6 +8,7 @@ converts it to TFLite (float32, dynamic range, int8) and ONNX, serves it with th
 TF-Serving-compatible REST server on 127.0.0.1, and times each path on one image and on a batch
 of 64: the median of ``--repeats`` calls (the machine is shared, so single calls are noisy).
 Prints a markdown table and the ratio of ``model.predict`` to the served path for one image.
+Where a served request's time goes, and server-side batching under load: ``benchmarks/serving.py``.
 """
 
 import argparse
