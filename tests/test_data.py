@@ -659,6 +659,7 @@ def test_load_images_downloads_when_allowed(local):
     assert images.y_train.dtype == np.int64
 
 
+@pytest.mark.slow
 def test_load_images_when_the_network_fails(local, monkeypatch):
     _point_registry_at(monkeypatch, "cifar10", f"http://127.0.0.1:{_closed_port()}/", local.files["cifar10"])
     images = data.load_images("cifar10")
@@ -720,6 +721,7 @@ def test_tables():
     assert len(gapminder) == 1704 and {"country", "year", "lifeExp"} <= set(gapminder.columns)
 
 
+@pytest.mark.slow
 def test_python_text_is_large_deterministic_and_quiet(capsys, recwarn):
     data._python_documents.cache_clear()
     documents = data.python_text()
@@ -730,6 +732,7 @@ def test_python_text_is_large_deterministic_and_quiet(capsys, recwarn):
     assert capsys.readouterr() == ("", "") and len(recwarn) == 0
 
 
+@pytest.mark.slow
 def test_python_text_in_a_fresh_interpreter_prints_and_warns_nothing():
     code = "import utils.data as d; docs = d.python_text(); assert len(docs) > 1000"
     out = subprocess.run(
@@ -749,6 +752,7 @@ def test_make_spirals():
     assert not np.array_equal(X, data.make_spirals(n_per_class=50, n_classes=4, seed=2)[0])
 
 
+@pytest.mark.slow
 def test_make_shapes32():
     (x_train, y_train), (x_test, y_test) = data.make_shapes32(n=200, seed=3)
     assert x_train.shape == (160, 32, 32, 3) and x_test.shape == (40, 32, 32, 3)

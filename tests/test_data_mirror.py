@@ -98,6 +98,7 @@ def _available(status_text: str) -> dict[str, bool]:
     return rows
 
 
+@pytest.mark.slow
 def test_fetch_all_copy_and_use_the_copy_offline(mirror, served, monkeypatch, tmp_path, capsys):
     root, arrays = mirror
     monkeypatch.setenv("COURSE_DATA_MIRROR", served)

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from utils import data
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +37,7 @@ def test_python_docstrings_labels_are_the_defining_modules():
     assert len(data.python_docstrings(min_chars=1000)) < len(pairs)
 
 
+@pytest.mark.slow
 def test_python_docstrings_in_a_fresh_interpreter_prints_and_warns_nothing():
     code = "import utils.data as d; p = d.python_docstrings(); assert len(p) > 1000"
     out = subprocess.run(

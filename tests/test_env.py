@@ -56,6 +56,7 @@ def test_quiet_stderr_restores_the_descriptor(capfd):
     assert capfd.readouterr().err == "after\n"
 
 
+@pytest.mark.slow
 def test_setup_prints_one_banner_line_and_nothing_on_stderr():
     code = textwrap.dedent(
         """
@@ -163,6 +164,7 @@ def test_platform_detection(monkeypatch, variables, platform):
     assert env.detect_platform() == platform
 
 
+@pytest.mark.slow
 def test_report_lists_versions(monkeypatch):
     monkeypatch.delenv("COURSE_EMULATE", raising=False)
     rows = dict(env.report())
@@ -208,6 +210,7 @@ def test_emulation_of_an_unknown_device_names_the_choices(monkeypatch):
         env.detect_devices()
 
 
+@pytest.mark.slow
 def test_setup_under_emulation_sets_the_policy_and_says_emulated():
     code = textwrap.dedent(
         """
@@ -240,6 +243,7 @@ def test_tolerance_follows_the_precision(policy, rtol):
     assert env.tolerance(policy, scale=3)["atol"] == pytest.approx(3 * tol["atol"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_tolerance_holds_for_one_rounding_and_not_for_a_real_error(dtype):
     """The tolerance accepts what the dtype's rounding does to a value, and refuses a 10 % error."""
