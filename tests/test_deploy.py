@@ -598,6 +598,7 @@ def test_mixed_exports_are_refused_by_the_converters_with_the_fix(mixed_model, t
         deploy.to_onnx(raw)
 
 
+@pytest.mark.slow
 def test_float32_copy_exports_float32_in_and_out_everywhere(mixed_model, tmp_path):
     _, model = mixed_model
     copy = deploy.float32_model(model)
@@ -620,6 +621,7 @@ def test_float32_copy_exports_float32_in_and_out_everywhere(mixed_model, tmp_pat
     np.testing.assert_allclose(served, expected, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_tflite_float16_halves_the_weights(tmp_path):
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256), keras.layers.Dense(3)])
