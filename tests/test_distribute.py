@@ -41,6 +41,7 @@ def test_free_port_can_be_bound():
         s.bind(("127.0.0.1", port))
 
 
+@pytest.mark.slow
 def test_two_workers_on_localhost_end_with_identical_weights(problem, tmp_path):
     x, y = problem
     before = {p.pid for p in psutil.Process().children(recursive=True)}
@@ -65,6 +66,7 @@ def test_two_workers_on_localhost_end_with_identical_weights(problem, tmp_path):
     assert not {p.pid for p in psutil.Process().children(recursive=True)} - before
 
 
+@pytest.mark.slow
 def test_a_failing_worker_is_reported_and_ended(problem, tmp_path):
     x, y = problem
     before = {p.pid for p in psutil.Process().children(recursive=True)}
@@ -75,6 +77,7 @@ def test_a_failing_worker_is_reported_and_ended(problem, tmp_path):
     assert not left, f"worker processes still running: {left}"
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(problem, tmp_path):
     x, y = problem
     epochs = 4
@@ -97,6 +100,7 @@ def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(problem, tmp_p
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_custom_loop_under_a_mixed_policy_matches_float32(problem, mixed_policy):
     x, y = problem
     model = distribute.build_mlp(x.shape[1], 10)
@@ -111,6 +115,7 @@ def test_custom_loop_under_a_mixed_policy_matches_float32(problem, mixed_policy)
     assert _max_diff(plain.weights, mixed.weights) > 0  # it really ran at the lower precision
 
 
+@pytest.mark.slow
 def test_train_step_scales_the_loss_and_skips_an_overflowing_step():
     import tensorflow as tf
 
@@ -138,6 +143,7 @@ def test_train_step_scales_the_loss_and_skips_an_overflowing_step():
         keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.slow
 def test_two_workers_train_at_the_callers_policy(problem, tmp_path):
     x, y = problem[0][:128], problem[1][:128]
     keras.mixed_precision.set_global_policy("mixed_float16")  # a T4's: the workers scale the loss too

@@ -245,17 +245,20 @@ Q2_MISTAKES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("answer", Q2_RIGHT.values(), ids=Q2_RIGHT.keys())
 def test_q2_right_answers_pass(answer):
     fb = ex.q2.evaluate(answer)
     assert fb.passed, str(fb)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("answer", "phrase"), Q2_MISTAKES.values(), ids=Q2_MISTAKES.keys())
 def test_q2_mistakes(answer, phrase):
     _assert_incorrect(ex.q2, answer, phrase)
 
 
+@pytest.mark.slow
 def test_q2_every_mistake_gets_a_different_hint():
     hints = [ex.q2.evaluate(answer).hint for answer, _ in Q2_MISTAKES.values()]
     assert len(set(hints)) == len(hints)
@@ -291,6 +294,7 @@ def train_early_stopping(model, x_train, y_train, x_val, y_val):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("answer", [train_model_answer, train_split_and_dict, train_early_stopping])
 def test_q3_right_answers_pass(answer):
     fb = ex.q3.evaluate(answer)
@@ -345,6 +349,7 @@ Q3_MISTAKES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("answer", "phrase"), Q3_MISTAKES.values(), ids=Q3_MISTAKES.keys())
 def test_q3_mistakes(answer, phrase):
     _assert_incorrect(ex.q3, answer, phrase)
@@ -406,17 +411,20 @@ Q4_MISTAKES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("answer", Q4_RIGHT.values(), ids=Q4_RIGHT.keys())
 def test_q4_right_answers_pass(answer):
     fb = ex.q4.evaluate(answer)
     assert fb.passed, str(fb)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("answer", "phrase"), Q4_MISTAKES.values(), ids=Q4_MISTAKES.keys())
 def test_q4_mistakes(answer, phrase):
     _assert_incorrect(ex.q4, answer, phrase)
 
 
+@pytest.mark.slow
 def test_q4_probe_model_tells_the_sets_apart(lab_data):
     model = ex._probe_model(lab_data)
     accs = [Q4_RIGHT["predict and argmax"](model, lab_data)]
@@ -432,6 +440,7 @@ def test_q4_probe_model_tells_the_sets_apart(lab_data):
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_q5_runs_the_learners_functions_and_checks_the_target(lab_data):
     run = ex.run_all(
         ex.reference_prepare,
@@ -469,6 +478,7 @@ def test_target_depends_on_the_data(lab_data):
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("answer", Q2_RIGHT.values(), ids=Q2_RIGHT.keys())
 def test_q2_right_answers_pass_under_mixed_precision(mixed_policy, answer):
     model = answer(ex.N_INPUTS_PROBE, ex.N_CLASSES_PROBE)
@@ -486,11 +496,13 @@ def test_q2_right_answers_pass_under_mixed_precision(mixed_policy, answer):
         "keras.metrics.Accuracy",
     ],
 )
+@pytest.mark.slow
 def test_q2_mistakes_named_under_mixed_precision(mixed_policy, mistake):
     answer, phrase = Q2_MISTAKES[mistake]
     _assert_incorrect(ex.q2, answer, phrase)
 
 
+@pytest.mark.slow
 def test_q3_under_mixed_float16():
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
@@ -502,6 +514,7 @@ def test_q3_under_mixed_float16():
         keras.mixed_precision.set_global_policy("float32")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mistake", ["training set", "unscaled images"])
 def test_q4_under_mixed_precision(mixed_policy, mistake):
     for answer in Q4_RIGHT.values():

@@ -562,6 +562,7 @@ def test_mistakes_named_under_mixed_precision(mixed_policy, answer, phrase):
     assert fb.status == "incorrect" and phrase in str(fb), str(fb)
 
 
+@pytest.mark.slow
 def test_show_edges_compares_with_a_float32_keras_layer_under_mixed_precision(mixed_policy):
     image = np.random.default_rng(5).integers(0, 256, size=(20, 30, 3), dtype=np.uint8)
     fig = ex.show_edges(conv2d_einsum, image, stride=2)

@@ -106,6 +106,7 @@ def block_params(c_in, filters, stride):
         (ex.q3, lambda c, f, s: float(block_params(c, f, s))),
     ],
 )
+@pytest.mark.slow
 def test_right_answers_pass(exercise, answer):
     fb = exercise.evaluate(answer)
     assert fb.passed, str(fb)
@@ -242,6 +243,7 @@ def test_q2_mistakes(answer, phrase):
     assert "Traceback" not in str(fb)
 
 
+@pytest.mark.slow
 def test_q2_mistakes_get_different_hints():
     hints = [ex.q2.evaluate(answer).hint for answer, _ in Q2_MISTAKES.values()]
     assert len(set(hints)) == len(hints)
@@ -317,6 +319,7 @@ def test_returning_a_layer_is_explained():
     assert fb.status == "incorrect" and "Call the layer" in fb.hint
 
 
+@pytest.mark.slow
 def test_show_resnet_waits_for_q2_then_matches_utils():
     waiting = ex.show_resnet(_not_implemented)
     assert getattr(waiting, "status", None) == "not_done"
@@ -340,11 +343,13 @@ def test_show_resnet_waits_for_q2_then_matches_utils():
         (ex.q2, block_subclass),
     ],
 )
+@pytest.mark.slow
 def test_right_answers_pass_under_mixed_precision(mixed_policy, exercise, answer):
     fb = exercise.evaluate(answer)
     assert fb.passed, f"{mixed_policy}: {fb}"
 
 
+@pytest.mark.slow
 def test_the_identity_shortcut_is_x_at_the_learners_precision(mixed_policy):
     # the layers round x to float16/bfloat16: that is still "x itself"
     assert ex.q1.evaluate(lambda x, f, s: x if x.shape[-1] == f and s == 1 else shortcut(x, f, s)).passed
@@ -364,11 +369,13 @@ def test_the_identity_shortcut_is_x_at_the_learners_precision(mixed_policy):
         (ex.q2, *Q2_MISTAKES["projection without BN"]),
     ],
 )
+@pytest.mark.slow
 def test_mistakes_are_named_under_mixed_precision(mixed_policy, exercise, answer, phrase):
     fb = exercise.evaluate(answer)
     assert fb.status == "incorrect" and phrase in str(fb), f"{mixed_policy}: {fb}"
 
 
+@pytest.mark.slow
 def test_show_resnet_counts_under_mixed_precision(mixed_policy):
     counts = ex.show_resnet(block)["trainable parameters"].tolist()
     assert counts == [272_474, 272_474, 272_474]

@@ -273,6 +273,7 @@ def classifier_float32_head(encoder, num_classes):
 Q3_RIGHT = [classifier_functional, classifier_explicit_mask, classifier_sequential, classifier_float32_head]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("answer", Q3_RIGHT)
 def test_q3_right_answers_pass(answer):
     fb = ex.q3.evaluate(answer)

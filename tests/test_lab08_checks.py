@@ -93,6 +93,7 @@ def _not_implemented(*args, **kwargs):
         (ex.q4, ex.reference_sample_next),
     ],
 )
+@pytest.mark.slow
 def test_right_answers_pass(exercise, answer):
     fb = exercise.evaluate(answer)
     assert fb.passed, str(fb)
@@ -285,6 +286,7 @@ def test_q3_mistakes(answer, phrase):
     assert fb.status == "incorrect" and phrase in str(fb), str(fb)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("answer", "phrase"), _cases(Q4_MISTAKES))
 def test_q4_mistakes(answer, phrase):
     fb = ex.q4.evaluate(answer)
@@ -322,6 +324,7 @@ def test_references_agree_with_the_definitions():
     assert len(set(draws)) == 1  # the same seed, the same token
 
 
+@pytest.mark.slow
 def test_show_samples_waits_for_q4_then_generates_reproducibly():
     waiting = ex.show_samples(_not_implemented)
     assert waiting.status == "not_done"
@@ -349,6 +352,7 @@ def test_show_samples_waits_for_q4_then_generates_reproducibly():
         (ex.q4, sample, Q4_MISTAKES, "greedy"),
     ],
 )
+@pytest.mark.slow
 def test_right_answers_pass_and_mistakes_are_named_under_mixed_precision(
     mixed_policy, exercise, answer, mistakes, name
 ):

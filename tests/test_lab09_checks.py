@@ -70,6 +70,7 @@ def timer_seconds(dataset, n_steps):
     return time.perf_counter() - start
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("answer", [timer, timer_islice])
 def test_q1_right_answers_pass(answer):
     fb = ex.q1.evaluate(answer)
@@ -84,6 +85,7 @@ def test_q1_right_answers_pass(answer):
         (lambda d, n: None, "return"),
     ],
 )
+@pytest.mark.slow
 def test_q1_mistakes(answer, phrase):
     fb = ex.q1.evaluate(answer)
     assert fb.status == "incorrect" and phrase in str(fb), str(fb)
@@ -127,6 +129,7 @@ def pipeline_written_differently(images, labels, batch_size):
     return ds.map(ex.random_flip).batch(batch_size).prefetch(2).with_options(options)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("answer", [pipeline, pipeline_written_differently])
 def test_q2_right_answers_pass(answer):
     fb = ex.q2.evaluate(answer)
@@ -180,11 +183,13 @@ def test_q3_judges_the_measured_speedup():
     assert fb.status == "incorrect" and "speed-up" in str(fb)
 
 
+@pytest.mark.slow
 def test_prove_speedup_measures_a_real_speedup(capsys):
     ex.prove_speedup(pipeline, timer)  # strict mode (the test suite's) raises if below 2×
     assert "speed-up:" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_prove_speedup_waits_for_q1_and_q2(monkeypatch, capsys):
     monkeypatch.setenv("COURSE_CHECKS_STRICT", "0")  # as in a learner's notebook
     assert ex.prove_speedup(_not_implemented, timer) is None
@@ -232,6 +237,7 @@ def make_step(*, scale="global", run=True, reduce_op="SUM", apply=True, reduce=T
     return answer
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("answer", [make_step(), make_step(wrap=True)], ids=["eager", "tf.function"])
 def test_q4_right_answers_pass(answer):
     fb = ex.q4.evaluate(answer)
@@ -253,6 +259,7 @@ Q4_MISTAKES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("kwargs", "phrase"), list(Q4_MISTAKES.values()), ids=list(Q4_MISTAKES))
 def test_q4_mistakes(kwargs, phrase):
     fb = ex.q4.evaluate(make_step(**kwargs))
@@ -264,6 +271,7 @@ def test_q4_mistakes(kwargs, phrase):
 # ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_q4_right_answer_passes_under_mixed_precision(mixed_policy):
     fb = ex.q4.evaluate(make_step(wrap=True))
     assert fb.passed, str(fb)
@@ -281,6 +289,7 @@ Q4_MIXED_MISTAKES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("kwargs", "phrase"), list(Q4_MIXED_MISTAKES.values()), ids=list(Q4_MIXED_MISTAKES))
 def test_q4_mistakes_are_named_under_mixed_precision(mixed_policy, kwargs, phrase):
     fb = ex.q4.evaluate(make_step(**kwargs))

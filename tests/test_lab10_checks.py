@@ -218,6 +218,7 @@ def cam_dense(model, image, c, layer):
     return _cam(model, image, c, "logits")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("answer", [cam_right, cam_batched_and_sum])
 def test_q3_right_answers_pass(answer):
     assert ex.q3.evaluate(answer).passed
@@ -248,6 +249,7 @@ def test_q3_probe_tells_the_mistakes_apart():
     assert told_apart == {"softmax", "no relu", "channel mean", "channel mean keepdims", "no mean"}
 
 
+@pytest.mark.slow
 def test_show_grad_cam_returns_feedback_until_right_then_a_figure():
     model = ex.grad_cam_probe_model()
     images = np.stack([img for img, _ in ex._probe_images()])

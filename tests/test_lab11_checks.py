@@ -182,6 +182,7 @@ def predict_wrong_url(base_url, name, images):
         (ex.q3, predict_columnar),
     ],
 )
+@pytest.mark.slow
 def test_right_answers_pass(exercise, answer):
     fb = exercise.evaluate(answer)
     assert fb.passed, str(fb)
@@ -251,6 +252,7 @@ def test_scripted_server_answers_like_tf_serving():
         ]
 
 
+@pytest.mark.slow
 def test_serve_and_query_runs_the_learners_answers_for_real():
     import keras
 
@@ -289,6 +291,7 @@ def export_casts_to_float16(model, export_dir):  # a float16 answer: not a serve
     archive.write_out(export_dir, verbose=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("answer", [export_model, export_archive, export_float32_copy])
 def test_q1_right_answers_pass_under_mixed_precision(mixed_policy, answer):
     fb = ex.q1.evaluate(answer)
@@ -303,6 +306,7 @@ def test_q1_right_answers_pass_under_mixed_precision(mixed_policy, answer):
         (export_casts_to_float16, "answers in float32"),
     ],
 )
+@pytest.mark.slow
 def test_q1_mistakes_are_named_under_mixed_precision(mixed_policy, answer, fragment):
     fb = ex.q1.evaluate(answer)
     assert fb.status == "incorrect" and fragment in (fb.hint or ""), str(fb)

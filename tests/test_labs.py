@@ -96,6 +96,7 @@ def test_committed_labs_are_in_sync():
     assert labs.out_of_sync() == [], "run `make labs` (python -m utils.labs build) and commit the result"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solution", labs.solution_sources(), ids=lambda p: p.stem)
 def test_untouched_lab_says_not_done_yet_without_errors(solution):
     """A learner who runs an untouched lab top to bottom sees 'not done yet', not a wall of red."""

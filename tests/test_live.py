@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 FIT = """
@@ -20,6 +21,7 @@ model.fit(x, y, validation_split=0.25, epochs=3, verbose=0, callbacks=[live])
 """
 
 
+@pytest.mark.slow
 def test_live_plot_updates_in_place_in_a_notebook():
     nb = nbformat.v4.new_notebook()
     nb.cells = [
@@ -43,6 +45,7 @@ def test_live_plot_updates_in_place_in_a_notebook():
     ]
 
 
+@pytest.mark.slow
 def test_live_plot_prints_a_line_per_epoch_headless():
     code = "import utils; utils.env.setup(verbose=False)\n" + textwrap.dedent(FIT)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

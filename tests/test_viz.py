@@ -62,6 +62,7 @@ def test_filters_draws_each_filter_on_one_scale_centred_on_zero():
     assert fig.layout.meta["n_filters"] == 5 and fig.layout.meta["shape"] == [3, 3, 1, 5]
 
 
+@pytest.mark.slow
 def test_filters_with_several_input_channels_and_limits():
     kernel = np.random.default_rng(1).normal(size=(5, 5, 3, 40))
     mean = viz.filters(kernel)
@@ -189,6 +190,7 @@ def test_attention_heatmap_labels_queries_and_keys():
         viz.attention_heatmap(np.zeros((2, 2, 2)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_figures_take_the_16_bit_arrays_of_mixed_precision(dtype):
     """Under mixed_float16 / mixed_bfloat16, layers return float16 / bfloat16 arrays: plot them as they are."""
