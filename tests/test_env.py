@@ -255,3 +255,19 @@ def test_tolerance_holds_for_one_rounding_and_not_for_a_real_error(dtype):
     tol = env.tolerance("mixed_" + dtype)
     np.testing.assert_allclose(rounded, x, **tol)
     assert not np.allclose(x * 1.1, x, **tol)
+
+
+def _resident_mb() -> float:
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc and calls glibc's malloc_trim")
+def test_free_memory_gives_freed_heap_blocks_back_to_the_system():
+    blocks = [b"x" * 65_536 for _ in range(4_000)]  # 250 MB in blocks malloc keeps on its heap
+    keep = blocks[::8]  # one block in eight stays alive, so the heap cannot simply shrink from its top
+    del blocks
+    before = _resident_mb()
+    assert env.free_memory() is True
+    after = _resident_mb()
+    assert before - after > 100, f"resident {before:.0f} MB -> {after:.0f} MB"
+    assert len(keep) == 500 and keep[-1][:1] == b"x"

@@ -9,6 +9,8 @@ returns a :class:`Config` that notebooks read their sizes from.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import glob
 import importlib.metadata
 import os
@@ -264,6 +266,25 @@ def seed_everything(seed: int) -> None:
     os.environ["PYTHONHASHSEED"] = str(seed)  # for subprocesses; this one's hash seed is set
     random.seed(seed)
     keras.utils.set_random_seed(seed)  # seeds random, numpy, tensorflow and keras
+
+
+def free_memory() -> bool:
+    """Collect Python's garbage, then give the heap memory freed since back to the system.
+
+    Deleting a model frees its memory inside the process, but not to the system: TensorFlow's
+    threads allocate through glibc's malloc, which keeps freed blocks (in one pool per thread) for
+    later use, so the kernel's resident size stays where its peak was. ``malloc_trim`` returns
+    those free pages. Returns True if memory was returned; on a system without glibc (macOS,
+    Windows, musl) it only collects garbage and returns False.
+    """
+    gc.collect()
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return False
+    return bool(trim(0))
 
 
 def _version(package: str) -> str:
