@@ -115,3 +115,86 @@ def test_checkpoint_passes_and_fails_with_a_clear_message(capsys):
         checkpoint("accuracy", 0.5, at_least=0.9)
     with pytest.raises(AssertionError):
         checkpoint("loss", float("nan"), at_most=1.0)
+
+
+# --- the shared toolkit -------------------------------------------------------------------------
+
+from utils.checks import Mistake, NotDone, as_array, as_int, as_number, judge, softmax  # noqa: E402
+
+SQUARE_MISTAKES = [
+    Mistake("squared", "You squared; the exercise doubles.", lambda x: x**2),
+    Mistake("halved", "You divided by two.", lambda x: x / 2),
+]
+stepped = Exercise(
+    "Stepped",
+    lambda fn: judge(
+        as_array(call(fn, np.array([1.0, 3.0])), "f(x)"),
+        [2.0, 6.0],
+        SQUARE_MISTAKES,
+        what="f(x)",
+        inputs=(np.array([1.0, 3.0]),),
+    ),
+    hint=("Look at what the function should do to each value.", "One multiplication is enough."),
+)
+
+
+def test_converters_say_what_they_expected():
+    assert as_array([[1, 0]], "m", dtype=bool).dtype == bool
+    with pytest.raises(Mismatch, match="m") as info:
+        as_array([[2, 0]], "m", dtype=bool)
+    assert "boolean" in info.value.expected
+    with pytest.raises(Mismatch) as info:
+        as_array(np.zeros((2, 3)), "x", shape=(3, 2))
+    assert info.value.expected == (3, 2) and info.value.got == (2, 3)
+    with pytest.raises(NotDone):
+        as_array(..., "x")
+    assert as_int(np.float32(3.0), "n") == 3 and as_number(np.array([2.5]), "v") == 2.5
+    with pytest.raises(Mismatch, match="n"):
+        as_int(2.5, "n")
+    with pytest.raises(Mismatch):
+        as_number([1, 2], "v")
+
+
+def test_judge_names_the_nearest_declared_mistake():
+    assert stepped.evaluate(lambda x: x * 2).passed
+    fb = stepped.evaluate(lambda x: x**2)
+    assert (
+        fb.status == "incorrect" and fb.hint == "You squared; the exercise doubles." and "squared" in fb.got
+    )
+    fb = stepped.evaluate(lambda x: x + 5)
+    assert fb.hint == stepped.hints[0]  # no known mistake: the first, gentlest hint
+
+
+def test_softmax_gives_masked_entries_zero_weight():
+    w = softmax(np.array([0.0, 0.0, -np.inf]))
+    assert np.allclose(w, [0.5, 0.5, 0.0])
+
+
+def test_hints_come_in_steps(capsys):
+    stepped.hint()
+    assert "hint 1 of 2" in capsys.readouterr().out
+    stepped.hint()
+    out = capsys.readouterr().out
+    assert "One multiplication" in out and "hint 2 of 2" in out
+    stepped.hint(1)
+    assert "Look at what" in capsys.readouterr().out
+    stepped.hint(9)  # past the last: the strongest
+    assert "One multiplication" in capsys.readouterr().out
+
+
+def test_lab_and_solution_id_come_from_where_the_exercise_is_defined():
+    from utils.checks import lab06
+
+    assert (lab06.q1.lab, lab06.q1.solution_id) == ("lab06", "q1")
+    assert stepped.lab is None and stepped.solution_id == "stepped"  # defined outside utils.checks
+
+
+def test_a_lesson_exercise_left_open_does_not_fail_strict_mode(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
+    lesson = Exercise("L", _check_double, hint=("a", "b"), lab="lesson99")
+    lesson.check(...)  # the published lesson leaves it open: shown, not raised
+    assert "not done yet" in capsys.readouterr().out
+    with pytest.raises(AssertionError):
+        lesson.check(lambda x: x**2)  # a wrong answer still fails
+    with pytest.raises(AssertionError):
+        ex.check(...)  # and a lab's open answer fails in its solution notebook

@@ -24,9 +24,10 @@ from utils import course
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-LAB_SOURCES = sorted((ROOT / "labs" / "solutions").glob("*.ipynb"))
+LAB_SOURCES = sorted((ROOT / "labs" / "solutions").glob("lab*.ipynb"))
+EXERCISE_SOURCES = sorted((ROOT / "labs" / "solutions").glob("lesson*.ipynb"))  # lessons' own exercises
 LAB_COPIES = sorted((ROOT / "labs").glob("*.ipynb"))
-ALL = LESSONS + LAB_SOURCES + LAB_COPIES
+ALL = LESSONS + LAB_SOURCES + EXERCISE_SOURCES + LAB_COPIES
 
 SETUP_CELL = (
     "# Setup: load the course helpers and configure TensorFlow for this machine (run this first).\n"
@@ -107,7 +108,8 @@ def test_lab_follows_the_template(path):
     cells = _cells(path)
     first, rel = _text(cells[0]), _name(path)
     generated = f"labs/{path.name}"  # learners open the generated copy
-    assert first.startswith(f"# Lab {path.name[3:5]} · "), f"{rel}: the first cell must be '# Lab NN · …'"
+    number = path.name[3:].split("_")[0]  # 05, or 05b for a lesson's second lab
+    assert first.startswith(f"# Lab {number} · "), f"{rel}: the first cell must be '# Lab {number} · …'"
     assert _launch_links_ok(first, generated), (
         f"{rel}: the title cell needs Colab and Binder links to {generated}"
     )
@@ -117,6 +119,22 @@ def test_lab_follows_the_template(path):
         f"{rel}: the first code cell must be the Colab bootstrap cell"
     )
     assert code[1] == SETUP_CELL, f"{rel}: the second code cell must be the setup cell"
+
+
+@pytest.mark.parametrize("path", EXERCISE_SOURCES, ids=_name)
+def test_lesson_exercise_source_follows_the_template(path):
+    cells = _cells(path)
+    number, rel = path.name[6:8], _name(path)
+    assert _text(cells[0]).startswith(f"# Lesson {number} · exercises"), (
+        f"{rel}: the first cell must be '# Lesson {number} · exercises …'"
+    )
+    code = _code_cells(cells)
+    assert code[0] == course.bootstrap_source() and code[1] == SETUP_CELL, (
+        f"{rel}: the bootstrap cell, then the setup cell, as in a lab (the source runs on its own)"
+    )
+    assert any(".check(" in c for c in code), f"{rel}: no checked exercise"
+    lesson = next((ROOT / "notebooks").glob(f"{number}_*.ipynb"), None)
+    assert lesson is not None, f"{rel}: no lesson notebooks/{number}_*.ipynb for these exercises"
 
 
 def test_every_lesson_and_lab_is_found():

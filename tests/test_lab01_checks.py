@@ -339,7 +339,7 @@ def test_q4_mistakes(answer, phrase):
 def test_every_mistake_gets_a_different_hint(exercise, mistakes):
     hints = [exercise.evaluate(answer).hint for answer, _ in mistakes.values()]
     assert len(set(hints)) == len(hints)
-    assert exercise._hint not in hints  # none of them falls back to the exercise's generic hint
+    assert exercise.hints[0] not in hints  # none of them falls back to the exercise's generic hint
 
 
 def test_a_wrong_answer_shows_expected_and_got():

@@ -299,7 +299,7 @@ def test_q4_mistakes(answer, phrase):
 )
 def test_mistakes_get_specific_hints_not_the_generic_one(exercise, mistakes):
     hints = [exercise.evaluate(answer).hint for answer, _ in mistakes.values()]
-    assert exercise._hint not in hints
+    assert exercise.hints[0] not in hints
 
 
 def test_the_top_p_probes_separate_the_off_by_ones():

@@ -132,3 +132,62 @@ def test_solution_text_is_read_from_the_solution_notebook():
     key = sorted(blocks)[0]
     assert labs.solution_text(stem, key) == blocks[key]
     assert labs.solution_text("lab00-missing", "q1") is None
+
+
+def _exercise_source(path: Path, answer: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    cells = [
+        nbformat.v4.new_markdown_cell("# Lesson 99 · exercises"),
+        nbformat.v4.new_code_cell("import utils\n\ncfg = utils.env.setup()"),
+        nbformat.v4.new_markdown_cell("**Exercise 1.** Double it."),
+        nbformat.v4.new_code_cell(
+            f"def double(x):\n    # BEGIN SOLUTION e1\n    {answer}\n    # END SOLUTION"
+        ),
+    ]
+    for i, cell in enumerate(cells):
+        cell["id"] = f"e99-{i:02d}"
+    nb.cells = cells
+    nbformat.write(nb, path)
+
+
+def _lesson(path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# 99 · demo"),
+        nbformat.v4.new_markdown_cell("## Summary\n\n- it doubles"),
+        nbformat.v4.new_markdown_cell("## Next\n\nLesson 100."),
+    ]
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"l99-{i:02d}"
+    path.write_text(json.dumps(nbformat.from_dict(nb), indent=1, ensure_ascii=False) + "\n")
+
+
+def test_lesson_exercises_go_before_next_and_keep_a_learners_edits(tmp_path):
+    solutions, lessons = tmp_path / "solutions", tmp_path / "notebooks"
+    solutions.mkdir()
+    lessons.mkdir()
+    src, lesson = solutions / "lesson99_demo.ipynb", lessons / "99_demo.ipynb"
+    _exercise_source(src, "return 2 * x")
+    _lesson(lesson)
+
+    first = labs.build_exercises(lessons_dir=lessons, backups=tmp_path / "backups", sources=[src])
+    assert [(r.action, r.backup) for r in first] == [("updated", None)]
+    cells = json.loads(lesson.read_text())["cells"]
+    assert [c["id"] for c in cells] == ["l99-00", "l99-01", "l99-901", "l99-902", "l99-02"]  # before Next
+    assert "raise NotImplementedError" in "".join(cells[3]["source"]) and "2 * x" not in lesson.read_text()
+    again = labs.build_exercises(lessons_dir=lessons, backups=tmp_path / "backups", sources=[src])
+    assert [r.action for r in again] == ["unchanged"]
+
+    # A new version replaces untouched exercise cells in place, without a backup ...
+    _exercise_source(src, "return x + x")
+    assert (
+        labs.build_exercises(lessons_dir=lessons, backups=tmp_path / "backups", sources=[src])[0].backup
+        is None
+    )
+    # ... but a learner's answer is kept, byte for byte, before it is replaced.
+    answered = lesson.read_text().replace("raise NotImplementedError", "return 2 * x")
+    lesson.write_text(answered)
+    _exercise_source(src, "return x * 2")
+    result = labs.build_exercises(lessons_dir=lessons, backups=tmp_path / "backups", sources=[src])[0]
+    assert result.backup is not None and result.backup.read_text() == answered
+    assert [c["id"] for c in json.loads(lesson.read_text())["cells"]].count("l99-901") == 1

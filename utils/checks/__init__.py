@@ -11,16 +11,32 @@ A lab's checks live in a module of this package (``utils.checks.lab01``), one
         got = call(fn, w=2.0, x=3.0)              # runs learner code safely
         expect_close(got, 6.0, what="dL/dw at w=2, x=3", hint="Did you multiply by x?")
 
+The toolkit every checks module shares, so a module holds only its probes, its reference and
+its known mistakes:
+
+* running learner code: :func:`call`;
+* converting answers: :func:`as_array`, :func:`as_number`, :func:`as_int` (each raises a
+  :class:`Mismatch` that says what was expected instead of a ``TypeError``);
+* comparing: :func:`answer_tolerance` (the precision the answer was computed in, so the checks hold
+  under ``mixed_float16`` and ``mixed_bfloat16``), :func:`distance`, :func:`softmax`;
+* known mistakes, declared as data: a list of :class:`Mistake` (what the mistake computes on the
+  probe, and the hint it earns), judged by :func:`judge`, which names the nearest one;
+* :class:`Exercise`: its lab and solution id come from where it is defined (``q1`` in
+  ``utils.checks.lab06`` is lab06's ``q1``); its hints come in steps (``hint()``, then
+  ``hint()`` again or ``hint(2)`` for a stronger one), and none contains a line of the answer.
+
 Set ``COURSE_CHECKS_STRICT=1`` (the test suite does) and a check that does not pass raises
-``AssertionError``, so a solution notebook proves its answers pass.
+``AssertionError``, so a solution notebook proves its answers pass. A lesson's own exercises
+(modules ``lessonNN``) are published unanswered, so there "not done yet" does not raise.
 """
 
 from __future__ import annotations
 
 import html
+import sys
 import sysconfig
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,13 +51,22 @@ __all__ = [
     "Feedback",
     "LearnerError",
     "Mismatch",
+    "Mistake",
     "NotDone",
+    "answer_tolerance",
+    "as_array",
+    "as_int",
+    "as_number",
     "call",
     "checkpoint",
+    "distance",
+    "dtype_name",
     "expect",
     "expect_close",
     "expect_shape",
     "is_placeholder",
+    "judge",
+    "softmax",
 ]
 
 
@@ -112,12 +137,197 @@ def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise LearnerError(exc, _learner_line(exc)) from None
 
 
-def _to_array(value: Any) -> np.ndarray | None:
+def _to_array(value: Any, dtype: Any = np.float64) -> np.ndarray | None:
     try:
-        arr = np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float64)
-    except (TypeError, ValueError):
+        arr = np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=dtype)
+    except (TypeError, ValueError, AttributeError):
         return None
     return arr
+
+
+# ---------------------------------------------------------------------------------------------
+# converting answers
+# ---------------------------------------------------------------------------------------------
+
+
+def as_array(
+    value: Any,
+    what: str,
+    *,
+    dtype: Any = np.float64,
+    shape: tuple[int, ...] | None = None,
+    hint: str | None = None,
+) -> np.ndarray:
+    """Return the learner's answer as a NumPy array (from NumPy, TensorFlow, Keras or a list).
+
+    Raises :class:`NotDone` for a placeholder and :class:`Mismatch` for something that is not an
+    array of numbers (``what`` names it in the message), or, with ``shape``, one of another shape.
+    ``dtype=bool`` reads a mask: 0/1 numbers are accepted, other values are not.
+    """
+    if is_placeholder(value):
+        raise NotDone
+    if dtype is bool:
+        arr = _to_array(value, None)
+        if arr is None or not (arr.dtype == bool or (arr.dtype.kind in "iuf" and np.isin(arr, (0, 1)).all())):
+            raise Mismatch(
+                what,
+                expected="a boolean array (True where allowed)",
+                got=f"{type(value).__name__}: {_short(value)}",
+                hint=hint,
+            )
+        arr = arr.astype(bool)
+    else:
+        arr = _to_array(value, dtype)
+        if arr is None:
+            raise Mismatch(
+                what,
+                expected="an array of numbers",
+                got=f"{type(value).__name__}: {_short(value)}",
+                hint=hint,
+            )
+    if shape is not None and arr.shape != tuple(shape):
+        raise Mismatch(
+            f"the shape of {what}",
+            expected=tuple(shape),
+            got=arr.shape,
+            hint=hint or "Check which axes you kept, summed or broadcast over.",
+        )
+    return arr
+
+
+def as_number(value: Any, what: str, *, hint: str | None = None) -> float:
+    """Return a single number (a Python, NumPy or tensor scalar, or a one-element array) as ``float``."""
+    arr = as_array(value, what, hint=hint)
+    if arr.size != 1:
+        raise Mismatch(what, expected="one number", got=f"an array of shape {arr.shape}", hint=hint)
+    return float(arr.reshape(()))
+
+
+def as_int(value: Any, what: str, *, hint: str | None = None) -> int:
+    """Return a single whole number (``3``, ``np.int64(3)``, ``3.0``, a scalar tensor) as ``int``."""
+    number = as_number(value, what, hint=hint)
+    if not np.isfinite(number) or number != round(number):
+        raise Mismatch(what, expected="a whole number", got=_short(value), hint=hint)
+    return int(round(number))
+
+
+def dtype_name(value: Any) -> str:
+    """Return the dtype name of a NumPy array or tensor ('float16', 'bfloat16', ...), else ''."""
+    dtype = getattr(value, "dtype", None)
+    return "" if dtype is None else str(getattr(dtype, "name", dtype))
+
+
+# ---------------------------------------------------------------------------------------------
+# comparing
+# ---------------------------------------------------------------------------------------------
+
+HALF = ("float16", "bfloat16")  # the compute dtypes of the mixed-precision policies
+
+
+def answer_tolerance(*answers: Any, rtol: float = 1e-5, atol: float = 1e-6) -> dict[str, float]:
+    """Return ``{"rtol", "atol"}`` for answers at the precision they were computed in.
+
+    The given float32 tolerance; looser (:func:`utils.env.tolerance`) if an answer is a float16 or
+    bfloat16 array, or if Keras is loaded and its policy computes in one of them (the learner's
+    Keras layers then do, even when they hand back float32).
+    """
+    from utils.env import compute_dtype, tolerance
+
+    dtypes = {dtype_name(a) for a in answers}
+    if "keras" in sys.modules:
+        dtypes.add(compute_dtype())
+    tol = {"rtol": rtol, "atol": atol}
+    for dtype in HALF:
+        if dtype in dtypes:
+            tol = {k: max(v, tolerance(dtype)[k]) for k, v in tol.items()}
+    return tol
+
+
+def distance(got: Any, ref: Any, tol: dict[str, float]) -> float:
+    """Return the largest error of ``got`` in units of the tolerance (≤ 1 is close; other shape: inf)."""
+    got, ref = np.asarray(got, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    if got.shape != ref.shape:
+        return float("inf")
+    if got.size == 0:
+        return 0.0
+    with np.errstate(invalid="ignore"):
+        same = (got == ref) | (np.isnan(got) & np.isnan(ref))  # equal infinities are no error
+        d = np.where(same, 0.0, np.abs(got - ref) / (tol["atol"] + tol["rtol"] * np.abs(ref)))
+    return float("inf") if np.isnan(d).any() else float(np.max(d))
+
+
+def softmax(x: Any, axis: int = -1) -> np.ndarray:
+    """Softmax along ``axis`` in float64; −∞ entries get weight 0 (a row of only −∞ gives NaN)."""
+    x = np.asarray(x, dtype=np.float64)
+    top = np.max(np.where(np.isneginf(x), -1e300, x), axis=axis, keepdims=True)
+    e = np.exp(x - top)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return e / e.sum(axis=axis, keepdims=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# known mistakes
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A mistake learners make, declared as data: ``Mistake("no √d_k", "hint...", compute)``.
+
+    ``compute`` returns what the mistaken answer gives on the probe (it receives the same inputs
+    as the reference), so :func:`judge` recognises the mistake by its result, however it was
+    written. ``hint`` is what the learner is told; it names the slip without giving the answer.
+    """
+
+    name: str
+    hint: str
+    compute: Callable[..., Any] | None = None
+
+
+def judge(
+    got: Any,
+    expected: Any,
+    mistakes: Sequence[Mistake] = (),
+    *,
+    what: str,
+    inputs: tuple = (),
+    tol: dict[str, float] | None = None,
+    hint: str | None = None,
+    describe: str | None = None,
+) -> None:
+    """Pass if ``got`` is ``expected`` within ``tol``; else raise a :class:`Mismatch` naming the mistake.
+
+    Each mistake's ``compute(*inputs)`` is what that mistake gives; the nearest one within the
+    tolerance names the hint. ``describe`` replaces the printed expected value (for big arrays).
+    ``got`` must already be an array (see :func:`as_array`); shapes must match exactly.
+    """
+    tol = tol or answer_tolerance(got)
+    got_arr = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(expected, dtype=np.float64)
+    if distance(got_arr, ref, tol) <= 1:
+        return
+    near = [(distance(got_arr, m.compute(*inputs), tol), m) for m in mistakes if m.compute is not None]
+    near = [(d, m) for d, m in near if d <= 1]
+    if near:
+        found = min(near, key=lambda pair: pair[0])[1]
+        raise Mismatch(
+            what, expected=describe or _short(ref), got=f"{_short(got_arr)}: {found.name}", hint=found.hint
+        )
+    if got_arr.shape != ref.shape:
+        raise Mismatch(
+            f"the shape of {what}",
+            expected=ref.shape,
+            got=got_arr.shape,
+            hint=hint or "Check which axes you kept, summed or broadcast over.",
+        )
+    if not np.isfinite(got_arr).all() and np.isfinite(ref).all():
+        raise Mismatch(
+            what,
+            expected=describe or _short(ref),
+            got=_short(got_arr),
+            hint="Your answer contains NaN or inf.",
+        )
+    raise Mismatch(what, expected=describe or _short(ref), got=_short(got_arr), hint=hint)
 
 
 def _short(value: Any) -> str:
@@ -247,8 +457,13 @@ class Exercise:
     """One exercise: ``check(answer)``, ``hint()``, ``solution()``.
 
     ``checker(answer)`` returns normally when the answer is right and raises
-    :class:`Mismatch` / :class:`NotDone` (directly or through :func:`call` and the
-    ``expect_*`` helpers) when it is not.
+    :class:`Mismatch` / :class:`NotDone` (directly or through :func:`call`, the converters,
+    :func:`judge` and the ``expect_*`` helpers) when it is not.
+
+    ``hint`` is one hint or several, from a nudge to a strong hint: ``hint()`` shows the next
+    one each time it is called, ``hint(2)`` the second. A wrong answer that matches no known
+    mistake gets the first. The lab (``lab06``) and the solution id (``q1``) come from the module
+    and the name the exercise is assigned to; pass ``lab`` and ``solution_id`` to override them.
     """
 
     def __init__(
@@ -256,16 +471,40 @@ class Exercise:
         title: str,
         checker: Callable[[Any], None],
         *,
-        hint: str,
+        hint: str | Sequence[str],
         solution_id: str | None = None,
         lab: str | None = None,
         not_done: str = "not done yet. Replace the placeholder with your answer, then run this cell again.",
     ):
-        self.title, self._checker, self._hint = title, checker, hint
-        self.solution_id, self.lab, self._not_done = solution_id, lab, not_done
+        self.title, self._checker, self._not_done = title, checker, not_done
+        self.hints: tuple[str, ...] = (hint,) if isinstance(hint, str) else tuple(hint)
+        if not self.hints:
+            raise ValueError(f"{title}: an exercise needs at least one hint")
+        self._module = sys._getframe(1).f_globals.get("__name__", "")
+        defined_in = self._module.rpartition(".")[2]
+        self.lab = (
+            lab if lab is not None else (defined_in if self._module.startswith("utils.checks.") else None)
+        )
+        self._solution_id = solution_id
+        self._hints_shown = 0
+
+    @property
+    def solution_id(self) -> str | None:
+        """The id of this exercise's answer in its solution notebook: given, or the name it is bound to."""
+        if self._solution_id is None:
+            module = sys.modules.get(self._module)
+            names = [k for k, v in vars(module).items() if v is self] if module else []
+            return names[0] if names else None
+        return self._solution_id
+
+    @property
+    def lesson(self) -> bool:
+        """True for a lesson's own exercise (module ``lessonNN``), published unanswered."""
+        return bool(self.lab) and self.lab.startswith("lesson")
 
     def evaluate(self, answer: Any) -> Feedback:
         """Judge ``answer`` and return the :class:`Feedback` (shows nothing)."""
+        first = self.hints[0]
         try:
             self._checker(answer)
         except NotDone:
@@ -277,30 +516,43 @@ class Exercise:
                 f"not quite: {m.what} is not right.",
                 expected=None if m.expected is None else str(m.expected),
                 got=None if m.got is None else str(m.got),
-                hint=m.hint or self._hint,
+                hint=m.hint or first,
             )
         except LearnerError as e:
             where = f" ({e.where})" if e.where else ""
-            return Feedback("error", self.title, f"your code raised {e}{where}.", hint=self._hint)
+            return Feedback("error", self.title, f"your code raised {e}{where}.", hint=first)
         except Exception as exc:  # an answer of a shape the checker did not foresee
             return Feedback(
                 "error",
                 self.title,
                 f"your answer could not be checked ({type(exc).__name__}: {exc}).",
-                hint="Check that it has the type and shape the exercise asks for. " + self._hint,
+                hint="Check that it has the type and shape the exercise asks for. " + first,
             )
         return Feedback("correct", self.title, "correct, well done!")
 
     def check(self, answer: Any) -> None:
-        """Show feedback on ``answer``. In strict mode (tests) a wrong answer raises."""
+        """Show feedback on ``answer``. In strict mode (tests) a wrong answer raises.
+
+        "Not done yet" raises too, except for a lesson's own exercises, which the published lesson
+        leaves for the learner (their solution notebook answers every one).
+        """
         feedback = self.evaluate(answer)
         _display(feedback)
-        if _strict() and not feedback.passed:
+        if _strict() and not feedback.passed and not (self.lesson and feedback.status == "not_done"):
             raise AssertionError(str(feedback))
 
-    def hint(self) -> None:
-        """Show this exercise's hint."""
-        _display(Feedback("not_done", self.title, "hint", hint=self._hint))
+    def hint(self, level: int | None = None) -> None:
+        """Show the next hint (or hint number ``level``, from 1); later ones say more."""
+        if level is None:
+            level = min(self._hints_shown + 1, len(self.hints))
+        level = max(1, min(int(level), len(self.hints)))
+        self._hints_shown = max(self._hints_shown, level)
+        more = (
+            f" (hint {level} of {len(self.hints)}; call hint() again for a stronger one)"
+            if level < len(self.hints)
+            else (f" (hint {level} of {len(self.hints)})" if len(self.hints) > 1 else "")
+        )
+        _display(Feedback("not_done", self.title, "hint" + more, hint=self.hints[level - 1]))
 
     def solution(self) -> None:
         """Show the model answer, if the instructor has released the lab's solutions."""
