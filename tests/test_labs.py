@@ -191,3 +191,26 @@ def test_lesson_exercises_go_before_next_and_keep_a_learners_edits(tmp_path):
     result = labs.build_exercises(lessons_dir=lessons, backups=tmp_path / "backups", sources=[src])[0]
     assert result.backup is not None and result.backup.read_text() == answered
     assert [c["id"] for c in json.loads(lesson.read_text())["cells"]].count("l99-901") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", labs.exercise_sources(), ids=lambda p: p.stem)
+def test_untouched_lesson_exercises_say_not_done_yet_even_in_strict_mode(source):
+    """A lesson is published with its exercises open: each check says "not done yet", and the
+    lesson still passes the strict test run (a wrong answer there would fail it)."""
+    lesson = json.loads(labs.lesson_for(source).read_text(encoding="utf-8"))
+    cells = [c for c in lesson["cells"] if "exercise" in c.get("metadata", {}).get("dl_course", {})]
+    assert cells, f"{source.name}: its exercises are not in the lesson; run `make labs`"
+    nb = nbformat.v4.new_notebook()
+    setup = nbformat.v4.new_code_cell("import utils\n\ncfg = utils.env.setup()")
+    nb.cells = [setup] + [nbformat.from_dict(c) for c in cells]
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(labs.LESSONS_DIR)}}
+    ).execute()  # COURSE_CHECKS_STRICT=1 is inherited: an error here fails the test
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.get("name") == "stderr"], "stderr in untouched exercises"
+    check_cells = [c for c in nb.cells if c.cell_type == "code" and ".check(" in c.source]
+    assert check_cells, f"{source.name}: no checked exercise"
+    for cell in check_cells:
+        text = json.dumps([o.get("data", {}).get("text/plain", o.get("text", "")) for o in cell.outputs])
+        assert "not done yet" in text, f"{source.name}: a check shows {text[:300]}"

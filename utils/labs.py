@@ -393,7 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in stale:
             print(f"{name}: generated copy is out of date; run `python -m utils.labs build`")
         if not stale:
-            print(f"all {len(solution_sources())} labs in sync")
+            print(
+                f"all {len(solution_sources())} labs and {len(exercise_sources())} lessons' exercises in sync"
+            )
         return 1 if stale else 0
     print("usage: python -m utils.labs build | check", file=sys.stderr)
     return 2
