@@ -1,123 +1,201 @@
-"""Lab 01's checks: right answers pass however they are written, each usual mistake gets its own
-message, placeholders are "not done yet", and a learner's exception never shows course code."""
+"""Lab 01's checks: right answers pass however they are written, each known mistake gets its own
+hint, placeholders are "not done yet", and a learner's exception never shows course code."""
 
 import numpy as np
 import pytest
 
-from utils.checks import Feedback
 from utils.checks import lab01 as ex
 
 # ---------------------------------------------------------------------------------------------
-# Model answers, and right answers written differently
+# right answers, in several styles
 # ---------------------------------------------------------------------------------------------
-
-
-def predict(X, w, b):
-    return X @ w + b
 
 
 def gradients(X, y, w, b):
-    n = len(y)
+    e = X @ w + b - y
+    return 2 / len(y) * X.T @ e, 2 / len(y) * e.sum()
+
+
+def gradients_einsum(X, y, w, b):
+    e = np.einsum("ij,j->i", X, w) + b - y
+    return 2 * np.mean(X * e[:, None], axis=0), np.array([2 * e.mean()])  # db of shape (1,) is fine
+
+
+def gradients_tf(X, y, w, b):
+    import tensorflow as tf
+
+    w, b = tf.Variable(w), tf.Variable(b, dtype=tf.float64)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean((tf.linalg.matvec(tf.constant(X), w) + b - y) ** 2)
+    return tape.gradient(loss, [w, b])
+
+
+def huber(X, y, w, b, delta):
+    s = np.clip(X @ w + b - y, -delta, delta) / len(y)
+    return X.T @ s, s.sum()
+
+
+def huber_where(X, y, w, b, delta):
     r = X @ w + b - y
-    return 2 / n * X.T @ r, 2 / n * r.sum()
+    s = np.where(np.abs(r) <= delta, r, delta * np.sign(r))
+    return [s @ X / len(y), float(np.mean(s))]
 
 
-def gd_step(w, b, dw, db, lr):
-    return w - lr * dw, b - lr * db
+def huber_keras(X, y, w, b, delta):
+    import tensorflow as tf
+
+    w, b = tf.Variable(w), tf.Variable(b, dtype=tf.float64)
+    with tf.GradientTape() as tape:
+        r = tf.linalg.matvec(tf.constant(X), w) + b - y
+        loss = tf.reduce_mean(tf.where(tf.abs(r) <= delta, r**2 / 2, delta * (tf.abs(r) - delta / 2)))
+    return tuple(tape.gradient(loss, [w, b]))
 
 
-def mse(y_hat, y):
-    return float(np.mean((y_hat - y) ** 2))
+def numerical(f, theta, eps=1e-5):
+    g = np.zeros_like(theta)
+    for i in np.ndindex(theta.shape):
+        t = theta.copy()
+        t[i] += eps
+        up = f(t)
+        t[i] -= 2 * eps
+        g[i] = (up - f(t)) / (2 * eps)
+    return g
 
 
-def train(X, y, lr, steps):
-    w, b = np.zeros(X.shape[1]), 0.0
-    losses = [mse(predict(X, w, b), y)]
+def numerical_flat(f, theta, eps=1e-5):
+    flat, out = theta.ravel(), []
+    for i in range(flat.size):
+        step = np.zeros_like(flat)
+        step[i] = eps
+        out.append(
+            (f((flat + step).reshape(theta.shape)) - f((flat - step).reshape(theta.shape))) / (2 * eps)
+        )
+    return np.array(out).reshape(theta.shape)
+
+
+def momentum(X, y, lr, beta, steps):
+    w, b, vw, vb = np.zeros(X.shape[1]), 0.0, np.zeros(X.shape[1]), 0.0
+    losses = [np.mean((X @ w + b - y) ** 2)]
     for _ in range(steps):
-        w, b = gd_step(w, b, *gradients(X, y, w, b), lr)
-        losses.append(mse(predict(X, w, b), y))
+        dw, db = gradients(X, y, w, b)
+        vw, vb = beta * vw + dw, beta * vb + db
+        w, b = w - lr * vw, b - lr * vb
+        losses.append(np.mean((X @ w + b - y) ** 2))
     return w, b, losses
 
 
-def predict_loop(X, w, b):
-    return np.array([sum(xi * wi for xi, wi in zip(row, w, strict=True)) + b for row in X])
+def momentum_keras_form(X, y, lr, beta, steps):
+    """Keras's SGD stores v = −lr·(this lab's v) and adds it: the same trajectory."""
+    A = np.c_[X, np.ones(len(y))]
+    theta, v, losses = np.zeros(A.shape[1]), np.zeros(A.shape[1]), []
+    for k in range(steps + 1):
+        losses.append(np.mean((A @ theta - y) ** 2))
+        if k < steps:
+            v = beta * v - lr * 2 / len(y) * A.T @ (A @ theta - y)
+            theta = theta + v
+    return theta[:-1], theta[-1], np.array(losses)
 
 
-def gradients_mean_form(X, y, w, b):
-    r = np.dot(X, w) + b - y
-    return 2 * np.mean(X * r[:, None], axis=0), np.array([2 * np.mean(r)])  # db of shape (1,) is fine
+RIGHT = [
+    (ex.q1, gradients),
+    (ex.q1, gradients_einsum),
+    pytest.param(ex.q1, gradients_tf, marks=pytest.mark.slow, id="gradients_tf"),  # imports TensorFlow
+    (ex.q2, huber),
+    (ex.q2, huber_where),
+    pytest.param(ex.q2, huber_keras, marks=pytest.mark.slow, id="huber_tf"),
+    (ex.q3, numerical),
+    (ex.q3, numerical_flat),
+    (ex.q4, momentum),
+    (ex.q4, momentum_keras_form),
+]
 
 
-def gradients_list(X, y, w, b):
-    r = predict(X, w, b) - y
-    return [np.einsum("ij,i->j", X, r) * 2 / len(y), float(2 * r.mean())]
-
-
-def gd_step_in_place(w, b, dw, db, lr):
-    w -= lr * dw
-    b -= lr * db
-    return w, b
-
-
-def train_while(X, y, lr, steps):
-    w, b = np.zeros(X.shape[1]), 0
-    losses, k = [], 0
-    while True:
-        losses.append(np.mean((X @ w + b - y) ** 2))  # NumPy floats in the list are fine
-        if k == steps:
-            return w, b, np.array(losses)
-        r = X @ w + b - y
-        w = w - lr * 2 * X.T @ r / len(y)
-        b = b - lr * 2 * r.mean()
-        k += 1
-
-
-@pytest.mark.parametrize(
-    ("exercise", "answer"),
-    [
-        (ex.q1, predict),
-        (ex.q1, predict_loop),
-        (ex.q1, lambda X, w, b: (w @ X.T) + b),
-        (ex.q2, gradients),
-        (ex.q2, gradients_mean_form),
-        (ex.q2, gradients_list),
-        (ex.q3, gd_step),
-        (ex.q3, gd_step_in_place),
-        (ex.q3, lambda w, b, dw, db, lr: [w + (-lr) * dw, b + (-lr) * db]),
-        (ex.q4, train),
-        (ex.q4, train_while),
-    ],
-)
+@pytest.mark.parametrize(("exercise", "answer"), RIGHT)
 def test_right_answers_pass(exercise, answer):
-    fb = exercise.evaluate(answer)
-    assert fb.passed, str(fb)
-
-
-def test_answers_written_with_tensorflow_pass():
-    from utils.env import import_tensorflow
-
-    tf = import_tensorflow()
-
-    def predict_tf(X, w, b):
-        return tf.linalg.matvec(tf.constant(X), tf.constant(w)) + b
-
-    def gradients_tf(X, y, w, b):
-        w_var, b_var = tf.Variable(w), tf.Variable(b, dtype=tf.float64)
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.square(tf.linalg.matvec(tf.constant(X), w_var) + b_var - y))
-        return tape.gradient(loss, [w_var, b_var])
-
-    def gradients_tf32(X, y, w, b):
-        X32, r = tf.constant(X, tf.float32), tf.constant(X @ w + b - y, tf.float32)
-        return tf.linalg.matvec(X32, r, transpose_a=True) * 2 / len(y), tf.reduce_mean(r) * 2
-
-    assert ex.q1.evaluate(predict_tf).passed
-    assert ex.q2.evaluate(gradients_tf).passed
-    assert ex.q2.evaluate(gradients_tf32).passed, str(ex.q2.evaluate(gradients_tf32))
+    feedback = exercise.evaluate(answer)
+    assert feedback.passed, str(feedback)
 
 
 # ---------------------------------------------------------------------------------------------
-# Not done yet
+# each known mistake, written as a learner would, gets its own hint
+# ---------------------------------------------------------------------------------------------
+
+
+def _r(X, y, w, b):
+    return X @ w + b - y
+
+
+Q1 = {
+    "the sign flipped": lambda X, y, w, b: tuple(-g for g in gradients(X, y, w, b)),
+    "no 1/n": lambda X, y, w, b: (2 * X.T @ _r(X, y, w, b), 2 * _r(X, y, w, b).sum()),
+    "no factor 2": lambda X, y, w, b: (X.T @ _r(X, y, w, b) / len(y), _r(X, y, w, b).mean()),
+    "ŷ without b": lambda X, y, w, b: gradients(X, y, w, 0.0),
+    "db times ŷ": lambda X, y, w, b: (gradients(X, y, w, b)[0], np.mean(2 * _r(X, y, w, b) * (X @ w + b))),
+    "db times x": lambda X, y, w, b: (gradients(X, y, w, b)[0], gradients(X, y, w, b)[0].sum()),
+    "dw a column": lambda X, y, w, b: (gradients(X, y, w, b)[0][:, None], gradients(X, y, w, b)[1]),
+    "dw summed over features": lambda X, y, w, b: (2 / len(y) * X @ w, 0.0),
+}
+Q2 = {
+    "the MSE's gradient": lambda X, y, w, b, d: gradients(X, y, w, b),
+    "no clipping": lambda X, y, w, b, d: huber(X, y, w, b, np.inf),
+    "the absolute error's": lambda X, y, w, b, d: (
+        X.T @ np.sign(_r(X, y, w, b)) / len(y),
+        np.sign(_r(X, y, w, b)).mean(),
+    ),
+    "clipped at 1": lambda X, y, w, b, d: huber(X, y, w, b, 1.0),
+    "no 1/n": lambda X, y, w, b, d: tuple(len(y) * g for g in huber(X, y, w, b, d)),
+    "the sign flipped": lambda X, y, w, b, d: tuple(-g for g in huber(X, y, w, b, d)),
+}
+Q3 = {
+    "forward difference": lambda f, t, e: np.array(
+        [(f(t + e * np.eye(t.size)[i].reshape(t.shape)) - f(t)) / e for i in range(t.size)]
+    ).reshape(t.shape),
+    "divided by ε": lambda f, t, e: 2 * numerical(f, t, e),
+    "all nudged at once": lambda f, t, e: np.full(t.shape, (f(t + e) - f(t - e)) / (2 * e)),
+    "theta left changed": lambda f, t, e: [t.__setitem__((0, 0), 9.0), numerical(f, t, e)][1],
+}
+Q4 = {
+    "β ignored": lambda X, y, lr, beta, s: momentum(X, y, lr, 0.0, s),
+    "the (1 − β) average": lambda X, y, lr, beta, s: ex.reference_momentum(X, y, lr, beta, s, form="average"),
+    "the old velocity": lambda X, y, lr, beta, s: ex.reference_momentum(X, y, lr, beta, s, form="old v"),
+    "history length": lambda X, y, lr, beta, s: (
+        *momentum(X, y, lr, beta, s)[:2],
+        momentum(X, y, lr, beta, s)[2][1:],
+    ),
+}
+MISTAKES = {"q1": (ex.q1, Q1), "q2": (ex.q2, Q2), "q3": (ex.q3, Q3), "q4": (ex.q4, Q4)}
+CASES = [(q, name) for q, (_, table) in MISTAKES.items() for name in table]
+
+
+def _hint_of(q, name):
+    return {m.name: m.hint for m in [*_all(q), *ex.SHAPES, ex.THETA_CHANGED, ex.HISTORY]}[name]
+
+
+@pytest.mark.parametrize(("q", "name"), CASES, ids=[f"{q}-{n}" for q, n in CASES])
+def test_each_mistake_is_named(q, name):
+    exercise, table = MISTAKES[q]
+    feedback = exercise.evaluate(table[name])
+    assert feedback.status == "incorrect", str(feedback)
+    assert feedback.hint == _hint_of(q, name), str(feedback)
+
+
+def _all(q):
+    return {"q1": ex.Q1_MISTAKES, "q2": ex.Q2_MISTAKES, "q3": ex.Q3_MISTAKES, "q4": ex.Q4_MISTAKES}[q]
+
+
+@pytest.mark.parametrize("q", ["q1", "q2", "q3", "q4"])
+def test_every_mistake_has_its_own_hint(q):
+    hints = [m.hint for m in _all(q)]
+    assert len(set(hints)) >= len(hints) - 1  # forward and backward differences share one on purpose
+
+
+def test_hardcoded_delta_is_caught_at_the_second_threshold():
+    feedback = ex.q2.evaluate(lambda X, y, w, b, d: huber(X, y, w, b, 1.5))
+    assert feedback.status == "incorrect" and "delta = 3.0" in feedback.message
+
+
+# ---------------------------------------------------------------------------------------------
+# placeholders, learner errors, the pictures
 # ---------------------------------------------------------------------------------------------
 
 
@@ -128,299 +206,26 @@ def _not_implemented(*args):
 @pytest.mark.parametrize("exercise", [ex.q1, ex.q2, ex.q3, ex.q4])
 @pytest.mark.parametrize("placeholder", [..., None, _not_implemented])
 def test_placeholders_are_not_done(exercise, placeholder):
-    fb = exercise.evaluate(placeholder)
-    assert fb.status == "not_done" and "not done yet" in fb.message
+    assert exercise.evaluate(placeholder).status == "not_done"
 
 
-def test_q4_is_not_done_while_the_functions_it_calls_are_not():
-    def train_calling_unfinished(X, y, lr, steps):
-        _not_implemented()
+def test_learner_exception_is_reported_without_course_code():
+    def broken(X, y, w, b):
+        return X @ y  # shapes (8, 3) @ (8,) fail
 
-    assert ex.q4.evaluate(train_calling_unfinished).status == "not_done"
-
-
-# ---------------------------------------------------------------------------------------------
-# Each typical mistake gets its own message
-# ---------------------------------------------------------------------------------------------
+    feedback = ex.q1.evaluate(broken)
+    assert feedback.status == "error" and "ValueError" in feedback.message
+    assert "your cell" in feedback.message or "test_lab01_checks.py" in feedback.message
+    assert "utils/checks" not in feedback.message
 
 
-def _r(X, y, w, b):
-    return X @ w + b - y
-
-
-Q1_MISTAKES = {
-    "column (n, 1)": (lambda X, w, b: X @ w[:, None] + b, "not a column (n, 1)"),
-    "element-wise, no sum": (lambda X, w, b: X * w + b, "element-wise but did not add up"),
-    "one number": (lambda X, w, b: np.sum(X @ w) + b, "one number for the whole batch"),
-    "no bias": (lambda X, w, b: X @ w, "forgot to add the bias"),
-    "mean over features": (lambda X, w, b: np.mean(X * w, axis=1) + b, "averaged over the features"),
-    "bias multiplied": (lambda X, w, b: (X @ w) * b, "don't multiply by it"),
-}
-
-Q2_MISTAKES = {
-    "forgot 1/n": (
-        lambda X, y, w, b: (2 * X.T @ _r(X, y, w, b), 2 * _r(X, y, w, b).sum()),
-        "dw is n = 8 times too big",
-    ),
-    "y - y_hat": (
-        lambda X, y, w, b: (2 / len(y) * X.T @ -_r(X, y, w, b), 2 / len(y) * -_r(X, y, w, b).sum()),
-        "wrong sign: you used y − ŷ",
-    ),
-    "forgot the 2": (
-        lambda X, y, w, b: (X.T @ _r(X, y, w, b) / len(y), _r(X, y, w, b).mean()),
-        "forgot the factor 2",
-    ),
-    "forgot 2 and 1/n": (lambda X, y, w, b: (X.T @ _r(X, y, w, b), _r(X, y, w, b).sum()), "both the 1/n"),
-    "sign and 1/n": (
-        lambda X, y, w, b: (-2 * X.T @ _r(X, y, w, b), -2 * _r(X, y, w, b).sum()),
-        "wrong sign and is n = 8 times too big",
-    ),
-    "divided by n twice": (
-        lambda X, y, w, b: (2 / len(y) * np.mean(X * _r(X, y, w, b)[:, None], axis=0), 0.0),
-        "divided by n twice",
-    ),
-    "divided by d": (
-        lambda X, y, w, b: (2 / X.shape[1] * X.T @ _r(X, y, w, b), 0.0),
-        "instead of n = 8",
-    ),
-    "dw a column": (
-        lambda X, y, w, b: (2 / len(y) * X.T @ _r(X, y, w, b)[:, None], 0.0),
-        "a flat vector (d,)",
-    ),
-    "summed over features": (
-        lambda X, y, w, b: (2 / len(y) * np.sum(X * _r(X, y, w, b)[:, None], axis=1), 0.0),
-        "summed over the wrong axis",
-    ),
-    "no sum at all": (
-        lambda X, y, w, b: (2 / len(y) * X * _r(X, y, w, b)[:, None], 0.0),
-        "still has one row per example",
-    ),
-    "dw without x": (lambda X, y, w, b: (2 / len(y) * _r(X, y, w, b).sum(), 0.0), "forget to multiply by x"),
-    "prediction without bias": (
-        lambda X, y, w, b: gradients(X, y, w, 0.0),
-        "misses the bias",
-    ),
-    "db times x": (
-        lambda X, y, w, b: (gradients(X, y, w, b)[0], gradients(X, y, w, b)[0]),
-        "db equals dw: you multiplied the bias gradient by x",
-    ),
-    "db times x, summed": (
-        lambda X, y, w, b: (gradients(X, y, w, b)[0], gradients(X, y, w, b)[0].sum()),
-        "multiplied the bias gradient by x (and summed)",
-    ),
-    "db times y_hat": (
-        lambda X, y, w, b: (gradients(X, y, w, b)[0], 2 / len(y) * np.sum(_r(X, y, w, b) * (X @ w + b))),
-        "multiplied the bias gradient by the prediction",
-    ),
-    "db per example": (
-        lambda X, y, w, b: (gradients(X, y, w, b)[0], 2 / len(y) * _r(X, y, w, b)),
-        "db has one value per example",
-    ),
-    "db forgot 1/n": (
-        lambda X, y, w, b: (gradients(X, y, w, b)[0], 2 * _r(X, y, w, b).sum()),
-        "db is n = 8 times too big",
-    ),
-    "swapped": (lambda X, y, w, b: gradients(X, y, w, b)[::-1], "dw first, then db"),
-    "only dw": (lambda X, y, w, b: gradients(X, y, w, b)[0], "`return dw, db`"),
-}
-
-Q3_MISTAKES = {
-    "plus": (lambda w, b, dw, db, lr: (w + lr * dw, b + lr * db), "gradient ascent"),
-    "lr ignored": (lambda w, b, dw, db, lr: (w - dw, b - db), "forgot to multiply the gradient by lr"),
-    "fixed lr": (lambda w, b, dw, db, lr: (w - 0.1 * dw, b - 0.1 * db), "Use the argument lr"),
-    "divided by lr": (lambda w, b, dw, db, lr: (w - dw / lr, b - db / lr), "don't divide"),
-    "w with db": (lambda w, b, dw, db, lr: (w - lr * db, b - lr * dw.sum()), "Update w with dw"),
-    "w unchanged": (lambda w, b, dw, db, lr: (w, b - lr * db), "w did not change"),
-    "b plus": (lambda w, b, dw, db, lr: (w - lr * dw, b + lr * db), "added the bias gradient"),
-    "b without lr": (lambda w, b, dw, db, lr: (w - lr * dw, b - db), "forgot to multiply db by lr"),
-    "b unchanged": (lambda w, b, dw, db, lr: (w - lr * dw, b), "b did not change"),
-    "swapped": (lambda w, b, dw, db, lr: (b - lr * db, w - lr * dw), "new w first"),
-}
-
-
-def _train_variant(start=0.0, sign=1.0, fixed_lr=None):
-    """The model answer with one thing changed: the starting point, the step's sign, or a fixed lr."""
-
-    def answer(X, y, lr, steps):
-        lr = lr if fixed_lr is None else fixed_lr
-        w, b = np.full(X.shape[1], start), start
-        losses = [mse(predict(X, w, b), y)]
-        for _ in range(steps):
-            w, b = gd_step(w, b, *gradients(X, y, w, b), sign * lr)
-            losses.append(mse(predict(X, w, b), y))
-        return w, b, losses
-
-    return answer
-
-
-def _train_records_before_each_update(X, y, lr, steps):
-    w, b, losses = np.zeros(X.shape[1]), 0.0, []
-    for _ in range(steps):
-        losses.append(mse(predict(X, w, b), y))
-        w, b = gd_step(w, b, *gradients(X, y, w, b), lr)
-    return w, b, losses
-
-
-def _train_records_after_each_update(X, y, lr, steps):
-    w, b, losses = np.zeros(X.shape[1]), 0.0, []
-    for _ in range(steps):
-        w, b = gd_step(w, b, *gradients(X, y, w, b), lr)
-        losses.append(mse(predict(X, w, b), y))
-    return w, b, losses
-
-
-def _train_one_update_too_many(X, y, lr, steps):
-    w, b, losses = np.zeros(X.shape[1]), 0.0, []
-    for _ in range(steps + 1):
-        w, b = gd_step(w, b, *gradients(X, y, w, b), lr)
-        losses.append(mse(predict(X, w, b), y))
-    return w, b, losses
-
-
-Q4_MISTAKES = {
-    "no initial loss": (_train_records_after_each_update, "not the loss at the start"),
-    "no final loss": (_train_records_before_each_update, "not after the last update"),
-    "first loss after an update": (_train_one_update_too_many, "already the loss after one update"),
-    "starts from ones": (_train_variant(start=1.0), "starts at w = 0"),
-    "gradient ascent": (_train_variant(sign=-1.0), "The loss grows"),
-    "fixed lr": (_train_variant(fixed_lr=0.1), "Pass the argument lr"),
-    "returns only losses": (lambda X, y, lr, steps: train(X, y, lr, steps)[2], "`return w, b, losses`"),
-    "losses not numbers": (
-        lambda X, y, lr, steps: (*train(X, y, lr, steps)[:2], [None] * (steps + 1)),
-        "a list of numbers",
-    ),
-    "NaN losses": (
-        lambda X, y, lr, steps: (*train(X, y, lr, steps)[:2], [np.nan] * (steps + 1)),
-        "NaN or inf",
-    ),
-    "too few steps": (
-        lambda X, y, lr, steps: train(X, y, lr, steps - 3),
-        "Record the loss once before the loop",
-    ),
-    "old w returned": (
-        lambda X, y, lr, steps: (np.zeros(X.shape[1]), *train(X, y, lr, steps)[1:]),
-        "trained w",
-    ),
-}
-
-
-def _cases(mistakes):
-    return [pytest.param(answer, phrase, id=name) for name, (answer, phrase) in mistakes.items()]
-
-
-@pytest.mark.parametrize(("answer", "phrase"), _cases(Q1_MISTAKES))
-def test_q1_mistakes(answer, phrase):
-    fb = ex.q1.evaluate(answer)
-    assert fb.status == "incorrect" and phrase in str(fb), str(fb)
-
-
-@pytest.mark.parametrize(("answer", "phrase"), _cases(Q2_MISTAKES))
-def test_q2_mistakes(answer, phrase):
-    fb = ex.q2.evaluate(answer)
-    assert fb.status == "incorrect" and phrase in str(fb), str(fb)
-
-
-@pytest.mark.parametrize(("answer", "phrase"), _cases(Q3_MISTAKES))
-def test_q3_mistakes(answer, phrase):
-    fb = ex.q3.evaluate(answer)
-    assert fb.status == "incorrect" and phrase in str(fb), str(fb)
-
-
-@pytest.mark.parametrize(("answer", "phrase"), _cases(Q4_MISTAKES))
-def test_q4_mistakes(answer, phrase):
-    fb = ex.q4.evaluate(answer)
-    assert fb.status == "incorrect" and phrase in str(fb), str(fb)
-
-
-@pytest.mark.parametrize(
-    ("exercise", "mistakes"),
-    [(ex.q1, Q1_MISTAKES), (ex.q2, Q2_MISTAKES), (ex.q3, Q3_MISTAKES), (ex.q4, Q4_MISTAKES)],
-)
-def test_every_mistake_gets_a_different_hint(exercise, mistakes):
-    hints = [exercise.evaluate(answer).hint for answer, _ in mistakes.values()]
-    assert len(set(hints)) == len(hints)
-    assert exercise.hints[0] not in hints  # none of them falls back to the exercise's generic hint
-
-
-def test_a_wrong_answer_shows_expected_and_got():
-    fb = ex.q2.evaluate(Q2_MISTAKES["forgot the 2"][0])
-    assert fb.expected and fb.got and fb.expected != fb.got
-
-
-def test_an_unforeseen_wrong_answer_gets_the_generic_hint():
-    fb = ex.q1.evaluate(lambda X, w, b: X @ w + 2 * b)
-    assert fb.status == "incorrect" and "X @ w + b" in fb.hint
-
-
-def test_the_probe_separates_the_known_factors():
-    X, y, w, b = ex.make_probe()
-    n, d = X.shape
-    factors = [1, -1, n, 0.5, n / 2, -n, -0.5, -n / 2, 1 / n, n / d, 2]
-    assert len({round(f, 6) for f in factors}) == len(factors)
-    r = X @ w + b - y
-    db = 2 / n * r.sum()
-    others = [2 / n * np.sum(r * (X @ w + b)), (2 / n * X.T @ r).sum()]
-    assert all(not np.isclose(o, f * db) for o in others for f in factors)
-
-
-# ---------------------------------------------------------------------------------------------
-# A learner's exception: reported with their line, never a course traceback
-# ---------------------------------------------------------------------------------------------
-
-
-def test_learner_exception_is_reported_kindly():
-    def predict_transposed(X, w, b):
-        return X.T @ w + b  # (3, 8) @ (3,): a shape error in the learner's own line
-
-    fb = ex.q1.evaluate(predict_transposed)
-    assert fb.status == "error"
-    assert "ValueError" in fb.message and "X.T @ w + b" in fb.message
-    assert "test_lab01_checks.py" in fb.message
-    assert "Traceback" not in str(fb) and "utils/checks" not in str(fb) and "lab01.py" not in str(fb)
-
-
-def test_learner_exception_inside_the_training_loop():
-    def train_typo(X, y, lr, steps):
-        losses = [mse(predict(X, np.zeros(3), 0.0), y)]  # noqa: F841
-        return lossses  # noqa: F821
-
-    fb = ex.q4.evaluate(train_typo)
-    assert fb.status == "error" and "NameError" in fb.message and "lossses" in fb.message
-    assert "Traceback" not in str(fb)
-
-
-def test_check_shows_feedback_without_raising_for_a_learner(monkeypatch, capsys):
-    monkeypatch.delenv("COURSE_CHECKS_STRICT", raising=False)
-    ex.q3.check(Q3_MISTAKES["plus"][0])
-    ex.q3.check(_not_implemented)
-    out = capsys.readouterr().out
-    assert "not quite" in out and "not done yet" in out and "Traceback" not in out
-    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
-    with pytest.raises(AssertionError, match="Q3"):
-        ex.q3.check(Q3_MISTAKES["plus"][0])
-
-
-# ---------------------------------------------------------------------------------------------
-# The figure after the exercises
-# ---------------------------------------------------------------------------------------------
-
-
-def test_show_training_waits_for_q4_then_draws_the_learners_curves():
-    X, y, _, _ = ex.make_probe(n=50, seed=3)
-    waiting = ex.show_training(_not_implemented, X, y)
-    assert isinstance(waiting, Feedback) and waiting.status == "not_done"
-    assert isinstance(ex.show_training(Q4_MISTAKES["no final loss"][0], X, y), Feedback)
-
-    fig = ex.show_training(train, X, y, learning_rates=(0.01, 0.1), steps=30, true_w=[1, 2, 3], true_b=0.5)
-    assert [t.name for t in fig.data] == ["lr = 0.01", "lr = 0.1"]
-    assert len(fig.data[0].y) == 31 and fig.layout.yaxis.type == "log"
-    assert "lr = 0.1" in fig.layout.title.text and "true: w = [1, 2, 3]" in fig.layout.title.text
-
-
-def test_reference_train_matches_the_model_answer():
-    X, y, _, _ = ex.make_probe()
-    w, b, losses = ex.reference_train(X, y, 0.1, 20)
-    w2, b2, losses2 = train(X, y, 0.1, 20)
-    np.testing.assert_allclose(losses, losses2)
-    np.testing.assert_allclose(w, w2)
-    assert np.isclose(b, b2) and losses[-1] < losses[0] / 2
+def test_the_pictures_wait_for_the_exercises():
+    X, y, *_ = ex.make_probe()
+    assert ex.show_momentum(_not_implemented, X, y, lr=0.01).status == "not_done"
+    assert ex.compare_gradients(numerical, _not_implemented, None, np.zeros(4), X, y).status == "not_done"
+    fig = ex.show_momentum(momentum, X, y, lr=0.01, steps=5)
+    assert len(fig.data) == 2
+    ok = ex.compare_gradients(
+        numerical, gradients, lambda t: np.mean((X @ t[:3] + t[3] - y) ** 2), np.ones(4), X, y
+    )
+    assert ok.passed and "relative error" in ok.message
