@@ -1,569 +1,279 @@
-"""The checks of Lab 04 (convolution): right answers in any form pass, each typical mistake is named."""
+"""Lab 04's checks: right answers in several styles pass, each named mistake gets its own hint,
+placeholders are "not done yet", a learner's exception names their line, and the references agree
+with Keras's Conv2DTranspose and with tf.GradientTape."""
 
+import functools
 import math
 
 import numpy as np
 import pytest
 
-from utils.checks import Feedback
 from utils.checks import lab04 as ex
 
 # ---------------------------------------------------------------------------------------------
-# Right answers, written the ways learners write them
+# Right answers, written the ways learners write them, and the mistakes, as learners write them
 # ---------------------------------------------------------------------------------------------
 
 
-def output_size(n, k, stride=1, dilation=1, padding="valid"):
-    if padding == "same":
-        return math.ceil(n / stride)
-    return (n - dilation * (k - 1) - 1) // stride + 1
+def receptive_field(layers, *, own_stride=False, strides=True, dilation=True, minus_one=True):
+    seen, spacing = 1, 1
+    for k, s, d in layers:
+        d = d if dilation else 1
+        if own_stride and strides:
+            spacing *= s
+        seen += (k - 1 if minus_one else k) * d * spacing
+        if strides and not own_stride:
+            spacing *= s
+    return seen
 
 
-def output_size_ceil_form(n, k, stride=1, dilation=1, padding="valid"):
-    span = dilation * (k - 1) + 1
-    return int(np.ceil(n / stride)) if padding == "same" else int(np.ceil((n - span + 1) / stride))
+def receptive_field_backwards(layers):
+    """From the last layer back to the input: r ← s·r + (d(k − 1) + 1 − s)."""
+    r = 1
+    for k, s, d in reversed(layers):
+        r = s * r + d * (k - 1) + 1 - s
+    return r
 
 
-def output_size_counting(n, k, stride=1, dilation=1, padding="valid"):
-    if padding == "same":
-        return len(range(0, n, stride))
-    return len(range(0, n - dilation * (k - 1), stride))  # the window starts that fit
+def receptive_field_numpy(layers):
+    k, s, d = np.array(layers).T
+    spacing = np.concatenate([[1], np.cumprod(s)[:-1]])
+    return int(1 + np.sum(d * (k - 1) * spacing))
 
 
-def same_padding(n, k, stride=1, dilation=1):
-    total = max((math.ceil(n / stride) - 1) * stride + dilation * (k - 1) + 1 - n, 0)
+def transposed_size(n, k, stride, padding):
+    return n * stride if padding == "same" else n * stride + max(k - stride, 0)
+
+
+def transposed_size_max_form(n, k, stride, padding):
+    return n * stride if padding == "same" else max((n - 1) * stride + k, n * stride)
+
+
+def _pads(n, k, s, padding):
+    total = max((math.ceil(n / s) - 1) * s + k - n, 0) if padding == "same" else 0
     return total // 2, total - total // 2
 
 
-def same_padding_tf_style(n, k, stride=1, dilation=1):
-    span = (k - 1) * dilation + 1
-    total = max(span - stride, 0) if n % stride == 0 else max(span - n % stride, 0)
-    before = total // 2
-    return [before, total - before]  # a list is fine too
-
-
-def _pad(x, kernel, stride, padding, dilation):
-    if padding == "valid":
-        return x
-    (t, b), (left, r) = (same_padding(x.shape[i], kernel.shape[i], stride, dilation) for i in (0, 1))
-    return np.pad(x, ((t, b), (left, r), (0, 0)))
-
-
-def conv2d_loops(x, kernel, bias, stride=1, padding="valid", dilation=1):
-    x = _pad(x, kernel, stride, padding, dilation)
-    kh, kw, c_in, c_out = kernel.shape
-    h_out = output_size(x.shape[0], kh, stride, dilation)
-    w_out = output_size(x.shape[1], kw, stride, dilation)
-    y = np.zeros((h_out, w_out, c_out))
-    for i in range(h_out):
-        for j in range(w_out):
-            for o in range(c_out):
-                total = bias[o]
-                for u in range(kh):
-                    for v in range(kw):
-                        for c in range(c_in):
-                            total += (
-                                x[i * stride + u * dilation, j * stride + v * dilation, c]
-                                * kernel[u, v, c, o]
-                            )
-                y[i, j, o] = total
-    return y
-
-
-def conv2d_slicing(x, kernel, bias, stride=1, padding="valid", dilation=1):
-    x = _pad(x, kernel, stride, padding, dilation)
-    kh, kw, _, c_out = kernel.shape
-    h_out = output_size(x.shape[0], kh, stride, dilation)
-    w_out = output_size(x.shape[1], kw, stride, dilation)
-    y = np.zeros((h_out, w_out, c_out)) + bias
-    for i in range(h_out):
-        for j in range(w_out):
-            window = x[
-                i * stride : i * stride + dilation * (kh - 1) + 1 : dilation,
-                j * stride : j * stride + dilation * (kw - 1) + 1 : dilation,
-            ]
-            y[i, j] += np.tensordot(window, kernel, axes=([0, 1, 2], [0, 1, 2]))
-    return y
-
-
-def conv2d_einsum(x, kernel, bias, stride=1, padding="valid", dilation=1):
-    x = _pad(x, kernel, stride, padding, dilation)
+def input_grad(
+    dy, kernel, shape, stride, padding, *, flip=False, transpose=False, swap=False, crop=True, spread=True
+):
+    """The right dL/dx with the defaults; each keyword is a mistake learners make."""
+    h, w, c_in = shape
     kh, kw = kernel.shape[:2]
-    span_h, span_w = dilation * (kh - 1) + 1, dilation * (kw - 1) + 1
-    windows = np.lib.stride_tricks.sliding_window_view(x, (span_h, span_w), axis=(0, 1))
-    windows = windows[::stride, ::stride, :, ::dilation, ::dilation]  # (H_out, W_out, C_in, kh, kw)
-    return np.einsum("ijcuv,uvco->ijo", windows, kernel) + bias
+    k = kernel[::-1, ::-1] if flip else kernel
+    k = k.swapaxes(2, 3) if transpose else k
+    (t, b), (left, r) = _pads(h, kh, stride, padding), _pads(w, kw, stride, padding)
+    if swap:
+        t, b, left, r = b, t, r, left
+    if not crop:
+        t = b = left = r = 0
+    step = stride if spread else 1
+    big = np.zeros((h + t + b + 3 * kh * stride, w + left + r + 3 * kw * stride, c_in))
+    for i in range(dy.shape[0]):
+        for j in range(dy.shape[1]):
+            big[i * step : i * step + kh, j * step : j * step + kw] += k @ dy[i, j]
+    return big[t : t + h, left : left + w]
 
 
-def conv2d_tensorflow(x, kernel, bias, stride=1, padding="valid", dilation=1):
+def input_grad_tf(dy, kernel, shape, stride, padding):
     import tensorflow as tf
 
-    xp = _pad(x, kernel, stride, padding, dilation).astype("float32")
-    y = tf.nn.conv2d(xp[None], kernel.astype("float32"), strides=stride, padding="VALID", dilations=dilation)
-    return y[0] + bias.astype("float32")  # a float32 tensor: fine
+    out = tf.nn.conv2d_transpose(dy[None], kernel, (1, *shape), stride, padding.upper())
+    return out[0]
 
 
-@pytest.mark.parametrize(
-    ("exercise", "answer"),
-    [
-        (ex.q1, output_size),
-        (ex.q1, output_size_ceil_form),
-        (ex.q1, output_size_counting),
-        (ex.q1, ex.reference_output_size),
-        (ex.q2, same_padding),
-        (ex.q2, same_padding_tf_style),
-        (
-            ex.q2,
-            lambda n, k, stride=1, dilation=1: np.array(ex.reference_same_padding(n, k, stride, dilation)),
-        ),
-        (ex.q3, conv2d_loops),
-        (ex.q3, conv2d_slicing),
-        (ex.q3, conv2d_einsum),
-        (ex.q3, ex.reference_conv2d),
-    ],
-)
-def test_right_answers_pass(exercise, answer):
-    fb = exercise.evaluate(answer)
-    assert fb.passed, str(fb)
+def input_grad_tape(dy, kernel, shape, stride, padding):
+    import tensorflow as tf
+
+    x = tf.zeros((1, *shape), tf.float64)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.nn.conv2d(x, tf.constant(kernel), stride, padding.upper())
+    return tape.gradient(y, x, output_gradients=tf.constant(dy[None]))[0].numpy()
 
 
-def test_a_tensorflow_answer_passes():
-    fb = ex.q3.evaluate(conv2d_tensorflow)
-    assert fb.passed, str(fb)
-
-
-# ---------------------------------------------------------------------------------------------
-# The model answers agree with Keras
-# ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("n", "k", "stride", "dilation", "padding"),
-    [
-        (7, 3, 1, 1, "valid"),
-        (8, 3, 2, 1, "valid"),
-        (10, 4, 3, 1, "valid"),
-        (10, 3, 1, 2, "valid"),
-        (7, 3, 1, 1, "same"),
-        (8, 4, 1, 1, "same"),
-        (6, 3, 2, 1, "same"),
-        (9, 4, 2, 1, "same"),
-        (7, 2, 3, 1, "same"),
-        (9, 3, 1, 3, "same"),
-        (8, 1, 3, 1, "same"),
-    ],
-)
-def test_reference_matches_keras_conv2d(n, k, stride, dilation, padding):
-    import keras
-
-    rng = np.random.default_rng(n * 100 + k * 10 + stride)
-    x = rng.normal(size=(n, n + 1, 2))
-    kernel = rng.normal(size=(k, k, 2, 3))
-    bias = rng.normal(size=3)
-    layer = keras.layers.Conv2D(3, k, strides=stride, dilation_rate=dilation, padding=padding)
-    layer.build((None, n, n + 1, 2))
-    layer.set_weights([kernel.astype("float32"), bias.astype("float32")])
-    want = np.asarray(layer(x[None].astype("float32")))[0]
-    got = ex.reference_conv2d(x, kernel, bias, stride, padding, dilation)
-    assert got.shape == want.shape
-    assert got.shape[:2] == (
-        ex.reference_output_size(n, k, stride, dilation, padding),
-        ex.reference_output_size(n + 1, k, stride, dilation, padding),
-    )
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
-
-
-# ---------------------------------------------------------------------------------------------
-# Not done yet, and the learner's own exceptions
-# ---------------------------------------------------------------------------------------------
-
-
-def _not_implemented(*args, **kwargs):
-    raise NotImplementedError
-
-
-@pytest.mark.parametrize("exercise", [ex.q1, ex.q2, ex.q3])
-@pytest.mark.parametrize("placeholder", [..., None, _not_implemented])
-def test_placeholders_are_not_done(exercise, placeholder):
-    fb = exercise.evaluate(placeholder)
-    assert fb.status == "not_done" and "not done yet" in fb.message
-
-
-def test_q3_is_not_done_while_the_helpers_it_calls_are_not():
-    def conv2d_calling_unfinished(x, kernel, bias, stride=1, padding="valid", dilation=1):
-        return _not_implemented(x.shape[0], kernel.shape[0], stride, dilation)
-
-    assert ex.q3.evaluate(conv2d_calling_unfinished).status == "not_done"
-
-
-def test_learner_exception_is_reported_with_their_line():
-    def conv2d_bad_index(x, kernel, bias, stride=1, padding="valid", dilation=1):
-        return x[:, :, 0] @ kernel  # (H, W) @ (kh, kw, c_in, c_out): a shape error in their line
-
-    fb = ex.q3.evaluate(conv2d_bad_index)
-    assert fb.status == "error" and "ValueError" in fb.message
-    assert "x[:, :, 0] @ kernel" in fb.message and "test_lab04_checks.py" in fb.message
-    assert "Traceback" not in str(fb) and "lab04.py" not in str(fb)
-
-
-def test_learner_exception_in_q1():
-    def output_size_typo(n, k, stride=1, dilation=1, padding="valid"):
-        return (n - k) // strid + 1  # noqa: F821
-
-    fb = ex.q1.evaluate(output_size_typo)
-    assert fb.status == "error" and "NameError" in fb.message and "strid" in fb.message
-
-
-# ---------------------------------------------------------------------------------------------
-# Q1: each typical mistake gets its own message
-# ---------------------------------------------------------------------------------------------
-
-
-def _size(valid, same=None):
-    def answer(n, k, stride=1, dilation=1, padding="valid"):
-        if padding == "same" and same is not None:
-            return same(n, k, stride, dilation)
-        return valid(n, k, stride, dilation)
-
-    return answer
-
-
-def _right_valid(n, k, s, d):
-    return (n - d * (k - 1) - 1) // s + 1
-
-
-Q1_MISTAKES = {
-    "stride forgotten": (_size(lambda n, k, s, d: n - d * (k - 1), math.ceil), "left out the stride"),
-    "missing +1": (_size(lambda n, k, s, d: (n - d * (k - 1) - 1) // s, math.ceil), "forgot the +1"),
-    "(n - k) // s": (
-        _size(lambda n, k, s, d: (n - d * (k - 1)) // s, math.ceil),
-        "neither the −1 nor the +1",
-    ),
-    "ceil for valid": (
-        _size(
-            lambda n, k, s, d: math.ceil((n - d * (k - 1) - 1) / s) + 1, lambda n, k, s, d: math.ceil(n / s)
-        ),
-        "You rounded up",
-    ),
-    "no rounding": (
-        _size(lambda n, k, s, d: (n - d * (k - 1) - 1) / s + 1, lambda n, k, s, d: math.ceil(n / s)),
-        "you return a fraction",
-    ),
-    "dilation ignored": (
-        _size(lambda n, k, s, d: (n - k) // s + 1, lambda n, k, s, d: math.ceil(n / s)),
-        "ignored the dilation",
-    ),
-    "span d·k": (_size(lambda n, k, s, d: (n - d * k) // s + 1, lambda n, k, s, d: -(-n // s)), "not d·k"),
-    "valid as same": (_size(lambda n, k, s, d: math.ceil(n / s)), "you used the 'same' formula"),
-    "same is n": (_size(_right_valid, lambda n, k, s, d: n), "returned n whatever the stride"),
-    "same floor": (_size(_right_valid, lambda n, k, s, d: n // s), "For 'same' you rounded down"),
-    "same no rounding": (_size(_right_valid, lambda n, k, s, d: n / s), "you return a fraction when s"),
-    "same as valid": (_size(_right_valid), "you used the 'valid' formula"),
-    "same with (k-1)//2": (
-        _size(_right_valid, lambda n, k, s, d: (n + 2 * (d * (k - 1) // 2) - d * (k - 1) - 1) // s + 1),
-        "padded (k−1)//2 on each side",
-    ),
-    "returns a tuple": (lambda n, k, stride=1, dilation=1, padding="valid": (n, n), "one whole number"),
-}
-
-
-def _cases(mistakes):
-    return [pytest.param(answer, phrase, id=name) for name, (answer, phrase) in mistakes.items()]
-
-
-@pytest.mark.parametrize(("answer", "phrase"), _cases(Q1_MISTAKES))
-def test_q1_mistakes(answer, phrase):
-    fb = ex.q1.evaluate(answer)
-    assert fb.status == "incorrect" and phrase in str(fb), str(fb)
-
-
-def test_q1_unforeseen_mistake_gets_the_formula():
-    fb = ex.q1.evaluate(_size(lambda n, k, s, d: n - k))
-    assert fb.status == "incorrect" and "floor((n − d(k−1) − 1) / s) + 1" in fb.hint
-    assert fb.expected == "5" and fb.got == "4"  # the first probe: n=7, k=3
-
-
-# ---------------------------------------------------------------------------------------------
-# Q2
-# ---------------------------------------------------------------------------------------------
-
-
-def _total(n, k, s, d):
-    return max((math.ceil(n / s) - 1) * s + d * (k - 1) + 1 - n, 0)
-
-
-def _floor_pad(n, k, s, d):
-    total = max((n // s - 1) * s + d * (k - 1) + 1 - n, 0)
-    return total // 2, total - total // 2
-
-
-Q2_MISTAKES = {
-    "extra before": (
-        lambda n, k, s=1, d=1: (_total(n, k, s, d) - _total(n, k, s, d) // 2, _total(n, k, s, d) // 2),
-        "you put the extra zero before",
-    ),  # fmt: skip
-    "stride-1 rule": (
-        lambda n, k, s=1, d=1: (d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2),
-        "stride-1 rule",
-    ),
-    "dilation ignored": (lambda n, k, s=1, d=1: same_padding(n, k, s, 1), "You ignored the dilation"),
-    "k//2 each side": (lambda n, k, s=1, d=1: (k // 2, k // 2), "k//2 on both sides"),
-    "(k-1)//2 each side": (lambda n, k, s=1, d=1: (d * (k - 1) // 2,) * 2, "(k−1)//2 on both sides"),
-    "all after": (lambda n, k, s=1, d=1: (0, _total(n, k, s, d)), "all the padding after"),
-    "all before": (lambda n, k, s=1, d=1: (_total(n, k, s, d), 0), "all the padding before"),
-    "floor(n/s)": (lambda n, k, s=1, d=1: _floor_pad(n, k, s, d), "floor(n / s) outputs"),
-    "no max(., 0)": (
-        lambda n, k, s=1, d=1: ((t := (math.ceil(n / s) - 1) * s + d * (k - 1) + 1 - n) // 2, t - t // 2),
-        "never negative",
-    ),
-    "returns the total": (lambda n, k, s=1, d=1: _total(n, k, s, d), "a pair of whole numbers"),
-    "odd split": (
-        lambda n, k, s=1, d=1: (_total(n, k, s, d) // 3, _total(n, k, s, d) - _total(n, k, s, d) // 3),
-        "The totals are right but the split is not",
-    ),  # fmt: skip
-}
-
-
-@pytest.mark.parametrize(("answer", "phrase"), _cases(Q2_MISTAKES))
-def test_q2_mistakes(answer, phrase):
-    fb = ex.q2.evaluate(answer)
-    assert fb.status == "incorrect" and phrase in str(fb), str(fb)
-
-
-# ---------------------------------------------------------------------------------------------
-# Q3: a learner-style convolution with one thing wrong
-# ---------------------------------------------------------------------------------------------
-
-
-def _conv_variant(
-    flip=False,
-    bias_times=1,
-    first_channel_only=False,
-    stride_in_size=True,
-    stride_in_index=True,
-    dilation_in_size=True,
-    dilation_in_index=True,
-    pads=None,
-    transpose_kernel=False,
-    pad_when_valid=False,
+def kernel_grad(
+    x, dy, size, stride, padding, *, swap=False, spread=True, mean=False, sum_dy=False, flip=False
 ):
-    """conv2d_loops's logic with one thing changed; ``pads(n, k, s, d)`` replaces same_padding."""
-
-    def answer(x, kernel, bias, stride=1, padding="valid", dilation=1):
-        if flip:
-            kernel = kernel[::-1, ::-1]
-        if transpose_kernel:
-            kernel = kernel.transpose(1, 0, 2, 3)
-        if first_channel_only:
-            x, kernel = x[..., :1], kernel[:, :, :1]
-        rule = pads or same_padding
-        if padding == "same" or pad_when_valid:
-            (t, b), (left, r) = (rule(x.shape[i], kernel.shape[i], stride, dilation) for i in (0, 1))
-            x = np.pad(x, ((t, b), (left, r), (0, 0)))
-        kh, kw, _, c_out = kernel.shape
-        s_size, s_index = (stride if stride_in_size else 1), (stride if stride_in_index else 1)
-        d_size, d_index = (dilation if dilation_in_size else 1), (dilation if dilation_in_index else 1)
-        h_out = (x.shape[0] - d_size * (kh - 1) - 1) // s_size + 1
-        w_out = (x.shape[1] - d_size * (kw - 1) - 1) // s_size + 1
-        y = np.zeros((h_out, w_out, c_out))
-        for i in range(h_out):
-            for j in range(w_out):
-                for u in range(kh):
-                    for v in range(kw):
-                        y[i, j] += x[i * s_index + u * d_index, j * s_index + v * d_index] @ kernel[u, v]
-        return y + bias_times * bias
-
-    return answer
+    kh, kw = size
+    (t, b), (left, r) = _pads(x.shape[0], kh, stride, padding), _pads(x.shape[1], kw, stride, padding)
+    if swap:
+        t, b, left, r = b, t, r, left
+    xp = np.pad(x, ((t, b + 3 * kh * stride), (left, r + 3 * kw * stride), (0, 0)))
+    step = stride if spread else 1
+    dk = np.zeros((kh, kw, x.shape[2], dy.shape[2]))
+    for i in range(dy.shape[0]):
+        for j in range(dy.shape[1]):
+            g = dy[i, j].sum(keepdims=True).repeat(dy.shape[2]) if sum_dy else dy[i, j]
+            dk += np.einsum("uvc,o->uvco", xp[i * step : i * step + kh, j * step : j * step + kw], g)
+    dk = dk[::-1, ::-1] if flip else dk
+    return dk / (dy.shape[0] * dy.shape[1]) if mean else dk
 
 
-Q3_MISTAKES = {
-    "flipped kernel (true convolution)": (
-        _conv_variant(flip=True),
-        "Keras's Conv2D computes a cross-correlation",
-    ),
-    "no bias": (_conv_variant(bias_times=0), "forgot to add the bias"),
-    "bias added per input channel": (_conv_variant(bias_times=2), "The bias is added C_in times"),
-    "input channels forgotten": (_conv_variant(first_channel_only=True), "Only the first input channel"),
-    "kernel transposed": (_conv_variant(transpose_kernel=True), "kernel transposed"),
-    "stride ignored": (_conv_variant(stride_in_size=False, stride_in_index=False), "ignored the stride"),
-    "stride only in the size": (
-        _conv_variant(stride_in_index=False),
-        "the stride is missing from the indices",
-    ),
-    "dilation ignored": (
-        _conv_variant(
-            dilation_in_size=False, dilation_in_index=False, pads=lambda n, k, s, d: same_padding(n, k, s)
-        ),
-        "You ignored the dilation",
-    ),
-    "dilation only in the size": (_conv_variant(dilation_in_index=False), "the taps are next to each other"),
-    "padding when valid": (_conv_variant(pad_when_valid=True), "You padded although padding='valid'"),
-    "no padding for same": (_conv_variant(pads=lambda n, k, s, d: (0, 0)), "you did not pad"),
-    "padding after only": (
-        _conv_variant(pads=lambda n, k, s, d: (0, sum(same_padding(n, k, s, d)))),
-        "only after",
-    ),
-    "padding before only": (
-        _conv_variant(pads=lambda n, k, s, d: (sum(same_padding(n, k, s, d)), 0)),
-        "only before",
-    ),
-    "extra zero before": (
-        _conv_variant(pads=lambda n, k, s, d: same_padding(n, k, s, d)[::-1]),
-        "at the top/left",
-    ),
-    "k//2 each side": (_conv_variant(pads=lambda n, k, s, d: (k // 2, k // 2)), "k//2 on every side"),
-    "(k-1)//2 each side": (
-        _conv_variant(pads=lambda n, k, s, d: ((k - 1) // 2,) * 2),
-        "(k−1)//2 on every side",
-    ),
-    "same padding of stride 1": (
-        _conv_variant(pads=lambda n, k, s, d: (d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)),
-        "You padded as for stride 1",
-    ),
-    "same padding without dilation": (
-        _conv_variant(pads=lambda n, k, s, d: same_padding(n, k, s, 1)),
-        "Your padding ignores the dilation",
-    ),
-    "input channels kept": (
-        lambda x, kernel, bias, stride=1, padding="valid", dilation=1: np.stack(
-            [conv2d_einsum(x[..., c : c + 1], kernel[:, :, c : c + 1], bias) for c in range(x.shape[2])],
-            axis=2,
-        ),
-        "sum over the input channels c too",
-    ),
-    "output channels summed": (
-        lambda x, kernel, bias, stride=1, padding="valid", dilation=1: conv2d_einsum(x, kernel, bias).sum(
-            axis=-1
-        ),
-        "One output map per filter",
-    ),
-}
+def kernel_grad_tf(x, dy, size, stride, padding):
+    import tensorflow as tf
 
-
-@pytest.mark.parametrize(("answer", "phrase"), _cases(Q3_MISTAKES))
-def test_q3_mistakes(answer, phrase):
-    fb = ex.q3.evaluate(answer)
-    assert fb.status == "incorrect" and phrase in str(fb), str(fb)
-
-
-@pytest.mark.parametrize(
-    ("exercise", "mistakes"),
-    [(ex.q1, Q1_MISTAKES), (ex.q2, Q2_MISTAKES), (ex.q3, Q3_MISTAKES)],
-)
-def test_every_mistake_gets_a_different_hint(exercise, mistakes):
-    hints = [exercise.evaluate(answer).hint for answer, _ in mistakes.values()]
-    assert len(set(hints)) == len(hints)
-    assert exercise.hints[0] not in hints  # none of them falls back to the exercise's generic hint
-
-
-def test_a_wrong_convolution_shows_expected_and_got():
-    fb = ex.q3.evaluate(Q3_MISTAKES["no bias"][0])
-    assert fb.expected.startswith("channel 0:") and fb.got.startswith("channel 0:") and fb.expected != fb.got
-    assert "probe 'valid'" in fb.message
-
-
-def test_the_probes_separate_every_size_mistake():
-    for padding, mistakes in (("valid", ex._size_valid_mistakes()), ("same", ex._size_same_mistakes())):
-        vectors = [tuple(ex.reference_output_size(*p, padding) for p in ex.OUTPUT_SIZE_PROBES)]
-        vectors += [tuple(wrong(*p) for p in ex.OUTPUT_SIZE_PROBES) for _, wrong, _ in mistakes]
-        assert len(set(vectors)) == len(vectors), padding
-
-
-def test_the_probes_separate_every_padding_mistake():
-    vectors = [tuple(ex.reference_same_padding(*p) for p in ex.SAME_PADDING_PROBES)]
-    vectors += [tuple(tuple(wrong(*p)) for p in ex.SAME_PADDING_PROBES) for _, wrong, _ in ex._pad_mistakes()]
-    assert len(set(vectors)) == len(vectors)
-
-
-def test_each_convolution_mistake_differs_from_the_right_answer_where_it_is_named():
-    for p in ex.make_conv_probes():
-        want = ex.reference_conv2d(p["x"], p["kernel"], p["bias"], p["stride"], p["padding"], p["dilation"])
-        for name, wrong, _ in ex._conv_mistakes(p):
-            assert (
-                wrong.shape != want.shape
-                or not np.allclose(wrong, want)
-                or name
-                in {
-                    "bias per input channel",  # one input channel: the same thing
-                    "first input channel only",
-                    "extra zero before",  # an even total: nothing extra to misplace
-                    "k//2 each side",  # an odd kernel: k//2 is right
-                    "(k-1)//2 each side",
-                    "same padding of stride 1",  # stride 1: the stride-1 rule is right
-                }
-            ), (p["name"], name)
-
-
-# ---------------------------------------------------------------------------------------------
-# After the exercises: the learner's convolution on a real image
-# ---------------------------------------------------------------------------------------------
-
-
-def test_show_edges_waits_for_q3_then_compares_with_keras():
-    image = np.random.default_rng(5).integers(0, 256, size=(20, 30, 3), dtype=np.uint8)
-    waiting = ex.show_edges(_not_implemented, image)
-    assert isinstance(waiting, Feedback) and waiting.status == "not_done"
-    wrong = ex.show_edges(Q3_MISTAKES["flipped kernel (true convolution)"][0], image)
-    assert isinstance(wrong, Feedback) and wrong.status == "incorrect"
-
-    fig = ex.show_edges(conv2d_einsum, image, stride=2)
-    assert [a.text for a in fig.layout.annotations][:2] == [
-        "|Sobel x|: vertical edges",
-        "|Sobel y|: horizontal edges",
-    ]
-    assert fig.layout.meta["shape"] == [10, 15, 2]
-    assert fig.layout.meta["max_difference"] < 1e-5 and "Keras" in fig.layout.title.text
-
-
-# ---------------------------------------------------------------------------------------------
-# Mixed precision: on a GPU (mixed_float16) or a TPU (mixed_bfloat16) Keras layers compute in
-# float16 or bfloat16. q3's probes are small integers whose sums both store exactly, so a right
-# answer built on a Keras layer passes with q3's float32 tolerance, a mistake is still named, and
-# show_edges still compares with a float32 Conv2D.
-# ---------------------------------------------------------------------------------------------
-
-
-def conv2d_keras_layer(x, kernel, bias, stride=1, padding="valid", dilation=1):
-    """A right answer that lets a Conv2D layer (at the global policy's precision) do the sum."""
-    import keras
-
-    layer = keras.layers.Conv2D(kernel.shape[3], kernel.shape[:2], strides=stride, dilation_rate=dilation)
-    layer.build((None, *_pad(x, kernel, stride, padding, dilation).shape))
-    layer.set_weights([kernel.astype("float32"), bias.astype("float32")])
-    return layer(_pad(x, kernel, stride, padding, dilation)[None].astype("float32"))[0]
-
-
-def test_right_answers_pass_under_mixed_precision(mixed_policy):
-    assert str(conv2d_keras_layer(np.ones((4, 4, 1)), np.ones((3, 3, 1, 1)), np.zeros(1)).dtype.name) in (
-        "float16",
-        "bfloat16",
+    shape = (*size, x.shape[2], dy.shape[2])
+    return tf.compat.v1.nn.conv2d_backprop_filter(
+        x[None], shape, dy[None], (1, stride, stride, 1), padding.upper()
     )
-    for answer in (conv2d_keras_layer, conv2d_einsum, conv2d_tensorflow):
-        fb = ex.q3.evaluate(answer)
-        assert fb.passed, str(fb)
 
 
-@pytest.mark.parametrize(
-    ("answer", "phrase"),
-    [
-        (
-            lambda x, kernel, bias, **kw: conv2d_keras_layer(x, kernel[::-1, ::-1], bias, **kw),
-            "Keras's Conv2D computes a cross-correlation",
-        ),
-        (
-            lambda x, kernel, bias, **kw: conv2d_keras_layer(x, kernel, 0 * bias, **kw),
-            "forgot to add the bias",
-        ),
-    ],
-    ids=["flipped kernel", "no bias"],
-)
-def test_mistakes_named_under_mixed_precision(mixed_policy, answer, phrase):
-    fb = ex.q3.evaluate(answer)
-    assert fb.status == "incorrect" and phrase in str(fb), str(fb)
+RIGHT = [
+    (ex.q1, receptive_field),
+    (ex.q1, receptive_field_backwards),
+    (ex.q1, receptive_field_numpy),
+    (ex.q2, transposed_size),
+    (ex.q2, transposed_size_max_form),
+    (ex.q3, input_grad),
+    (ex.q4, kernel_grad),
+]
+
+
+@pytest.mark.parametrize(("exercise", "answer"), RIGHT, ids=lambda v: getattr(v, "__name__", ""))
+def test_right_answers_pass(exercise, answer):
+    feedback = exercise.evaluate(answer)
+    assert feedback.passed, str(feedback)
 
 
 @pytest.mark.slow
-def test_show_edges_compares_with_a_float32_keras_layer_under_mixed_precision(mixed_policy):
-    image = np.random.default_rng(5).integers(0, 256, size=(20, 30, 3), dtype=np.uint8)
-    fig = ex.show_edges(conv2d_einsum, image, stride=2)
-    assert fig.layout.meta["max_difference"] < 1e-5
+@pytest.mark.parametrize(
+    ("exercise", "answer"), [(ex.q3, input_grad_tf), (ex.q3, input_grad_tape), (ex.q4, kernel_grad_tf)]
+)
+def test_tensorflow_answers_pass(exercise, answer):
+    feedback = exercise.evaluate(answer)
+    assert feedback.passed, str(feedback)
+
+
+P = functools.partial
+MISTAKES = [
+    (ex.q1, P(receptive_field, strides=False), "strides ignored"),
+    (ex.q1, P(receptive_field, own_stride=True), "each layer's own stride counted"),
+    (ex.q1, P(receptive_field, dilation=False), "dilation ignored"),
+    (ex.q1, P(receptive_field, minus_one=False), "k instead of k − 1"),
+    (ex.q2, lambda n, k, s, p: (n - k) // s + 1 if p == "valid" else math.ceil(n / s), "the forward formula"),
+    (ex.q2, lambda n, k, s, p: (n - 1) * s + k if p == "valid" else n * s, "(n − 1)s + k when k < s"),
+    (ex.q2, lambda n, k, s, p: n * s, "overhang left out"),
+    (ex.q2, lambda n, k, s, p: n + k - 1 if p == "valid" else n, "stride ignored"),
+    (
+        ex.q2,
+        lambda n, k, s, p: (
+            transposed_size(n, k, s, p) if p == "valid" else (n - 1) * s + k - 2 * ((k - 1) // 2)
+        ),
+        "symmetric cropping for 'same'",
+    ),  # fmt: skip
+    (ex.q3, P(input_grad, flip=True), "kernel not flipped"),
+    (ex.q3, P(input_grad, transpose=True), "channels not transposed"),
+    (ex.q3, P(input_grad, swap=True), "padding cropped on the wrong side"),
+    (ex.q3, P(input_grad, crop=False), "padding ignored"),
+    (ex.q3, P(input_grad, spread=False), "dy not spread out by the stride"),
+    (ex.q4, P(kernel_grad, flip=True), "flipped"),
+    (ex.q4, P(kernel_grad, sum_dy=True), "dy summed over its channels"),
+    (ex.q4, P(kernel_grad, spread=False), "stride ignored"),
+    (ex.q4, P(kernel_grad, swap=True), "padding on the wrong side"),
+    (ex.q4, P(kernel_grad, mean=True), "averaged over positions"),
+]
+HINTS = {
+    ex.q1: ex.Q1_MISTAKES,
+    ex.q2: ex.Q2_MISTAKES,
+    ex.q3: ex.Q3_MISTAKES,
+    ex.q4: ex.Q4_MISTAKES,
+}
+
+
+@pytest.mark.parametrize(("exercise", "answer", "name"), MISTAKES, ids=[m[2] for m in MISTAKES])
+def test_each_mistake_is_named_with_its_own_hint(exercise, answer, name):
+    feedback = exercise.evaluate(answer)
+    assert feedback.status == "incorrect", str(feedback)
+    mistake = next(m for m in HINTS[exercise] if m.name == name)
+    assert feedback.hint == mistake.hint and feedback.got.endswith(name), str(feedback)
+
+
+def test_every_mistake_of_the_lab_is_tested_and_hints_differ():
+    tested = {(ex_, name) for ex_, _, name in MISTAKES}
+    for exercise, mistakes in HINTS.items():
+        assert {(exercise, m.name) for m in mistakes} <= tested
+        assert len({m.hint for m in mistakes}) == len(mistakes)
+
+
+@pytest.mark.parametrize("exercise", [ex.q1, ex.q2, ex.q3, ex.q4])
+@pytest.mark.parametrize("placeholder", [..., None, "raise"])
+def test_placeholders_are_not_done(exercise, placeholder):
+    def not_implemented(*args):
+        raise NotImplementedError
+
+    answer = not_implemented if placeholder == "raise" else placeholder
+    assert exercise.evaluate(answer).status == "not_done"
+
+
+def test_a_learners_exception_names_their_line_not_the_course():
+    def conv_input_grad(dy, kernel, input_shape, stride, padding):
+        return kernel.reshape(input_shape)  # sizes that do not fit
+
+    feedback = ex.q3.evaluate(conv_input_grad)
+    assert feedback.status == "error" and "conv_input_grad" not in feedback.message
+    assert "line" in feedback.message and "kernel.reshape(input_shape)" in feedback.message
+    assert "utils/checks" not in str(feedback)
+
+
+def test_wrong_shapes_and_types_are_explained():
+    feedback = ex.q4.evaluate(lambda x, dy, size, s, p: np.zeros((3, 3)))
+    assert feedback.status == "incorrect" and "shape" in feedback.message
+    assert ex.q1.evaluate(lambda layers: "five").status == "incorrect"
+    assert ex.q2.evaluate(lambda n, k, s, p: n * s + 0.5).status == "incorrect"
+
+
+def test_an_unforeseen_wrong_gradient_gets_the_first_hint():
+    feedback = ex.q3.evaluate(lambda dy, kernel, shape, s, p: np.ones(shape))
+    assert feedback.status == "incorrect" and feedback.hint == ex.q3.hints[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The references against TensorFlow
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_reference_sizes_are_conv2d_transposes():
+    import keras
+
+    for n, k, s, p in ex.SIZE_PROBES:
+        y = keras.layers.Conv2DTranspose(1, k, strides=s, padding=p)(np.zeros((1, n, n, 1), "float32"))
+        assert y.shape[1] == ex.reference_transposed_size(n, k, s, p), (n, k, s, p)
+
+
+@pytest.mark.slow
+def test_the_gradient_engine_is_gradient_tape():
+    import tensorflow as tf
+
+    for p in ex.make_probes():
+        x, kernel = tf.constant(p["x"][None]), tf.constant(p["kernel"])
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            y = tf.nn.conv2d(x, kernel, p["stride"], p["padding"].upper())
+            loss = tf.reduce_sum(y * p["dy"][None])
+        dx, dk = tape.gradient(loss, [x, kernel])
+        np.testing.assert_allclose(ex._dx(p), dx.numpy()[0], atol=1e-10)
+        np.testing.assert_allclose(ex._dk(p), dk.numpy(), atol=1e-10)
+
+
+@pytest.mark.slow
+def test_compare_with_tape_waits_for_q3_and_q4_then_agrees():
+    assert ex.compare_with_tape(P(input_grad, flip=True), kernel_grad).status == "incorrect"
+    table = ex.compare_with_tape(input_grad, kernel_grad)
+    assert len(table) == 3 and table.iloc[:, 2:].to_numpy().max() < 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("exercise", "answer"), [(ex.q3, input_grad), (ex.q3, input_grad_tf), (ex.q4, kernel_grad)]
+)
+def test_right_answers_pass_under_mixed_precision(mixed_policy, exercise, answer):
+    assert exercise.evaluate(answer).passed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("exercise", "answer", "name"), [m for m in MISTAKES if m[0] in (ex.q3, ex.q4)])
+def test_mistakes_are_named_under_mixed_precision(mixed_policy, exercise, answer, name):
+    feedback = exercise.evaluate(answer)
+    assert feedback.status == "incorrect" and feedback.got.endswith(name), str(feedback)

@@ -1,713 +1,330 @@
-"""Checks for Lab 04 (convolution): the output-size formula, Keras's 'same' padding, and a 2-D convolution.
+"""Checks for Lab 04: convolution arithmetic and the backward pass lesson 04 did not show.
 
-The three exercises, in Keras's conventions (channels last, cross-correlation, 'same' padding
-with the extra pixel at the bottom and right):
-
-* ``q1``: ``output_size(n, k, stride, dilation, padding)``: the length of one output axis,
-  ``floor((n - d(k-1) - 1) / s) + 1`` for 'valid' and ``ceil(n / s)`` for 'same';
-* ``q2``: ``same_padding(n, k, stride, dilation)``: the pair ``(before, after)`` of zeros Keras
-  adds to one axis for 'same', ``total = max((ceil(n/s) - 1)·s + d(k-1) + 1 - n, 0)``,
-  ``before = total // 2``, ``after = total - before``;
-* ``q3``: ``conv2d(x, kernel, bias, stride, padding, dilation)`` for one image ``x`` (H, W, C_in),
-  a kernel (k_h, k_w, C_in, C_out) and a bias (C_out,): the output (H_out, W_out, C_out),
-  ``y[i, j, o] = b[o] + Σ_u Σ_v Σ_c x_pad[i·s + u·d, j·s + v·d, c] · K[u, v, c, o]``.
-
-Each checker runs the learner's function on probe inputs chosen so that the mistakes learners
-really make give different results, computes what each mistake would return, and names the one
-it recognises: a forgotten stride, a missing +1, ceil for floor, an ignored dilation, 'same'
-padding computed for stride 1 or with the extra pixel on the wrong side, padding on one side
-only, padding when 'valid', a flipped kernel (true convolution instead of Keras's
-cross-correlation), input channels not summed, a missing bias.
+* q1 ``receptive_field``: strides ignored, a layer's own stride counted, dilation ignored, k for k − 1;
+* q2 ``transposed_output_size``: the forward formula, (n − 1)s + k when k < s, overhang left out, stride
+  ignored, symmetric cropping; q3 ``conv_input_grad`` (∂L/∂x of Conv2D): kernel not flipped, channels not
+  transposed, padding cropped on the wrong side or ignored, dy not spread by the stride; q4
+  ``conv_kernel_grad`` (∂L/∂K): flipped, dy summed over channels, stride ignored, padding on the wrong side,
+  averaged. Gradients: a NumPy scatter/gather engine (tested against tf.GradientTape), answer_tolerance.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from utils.checks import Exercise, Feedback, Mismatch, call
+from utils.checks import Exercise, Mistake, answer_tolerance, as_array, as_int, call, judge
 
-__all__ = [
-    "OUTPUT_SIZE_PROBES",
-    "SAME_PADDING_PROBES",
-    "make_conv_probes",
-    "q1",
-    "q2",
-    "q3",
-    "reference_conv2d",
-    "reference_output_size",
-    "reference_same_padding",
-    "show_edges",
+STACKS = [  # (k, stride, dilation) per layer, first layer first
+    [(3, 1, 1), (3, 1, 1)], [(3, 1, 1), (2, 2, 1), (3, 1, 1)], [(3, 2, 1), (3, 2, 1), (3, 1, 1)],
+    [(3, 1, 1), (3, 1, 2), (3, 1, 4)], [(7, 2, 1), (3, 2, 1), (3, 1, 1), (3, 1, 2)], [(5, 1, 1)],
+    [(2, 2, 1), (3, 1, 3)]]  # fmt: skip
+
+
+def _field(layers: list, *, own_stride: bool = False, strides: bool = True, span: Any = None) -> int:
+    span, r, jump = span or (lambda k, d: d * (k - 1)), 1, 1
+    for k, s, d in layers:
+        jump *= s if own_stride and strides else 1
+        r += span(k, d) * jump
+        jump *= s if strides and not own_stride else 1
+    return r
+
+
+def _over_stacks(**kwargs: Any) -> Any:
+    return lambda: np.array([_field(s, **kwargs) for s in STACKS])
+
+
+Q1_MISTAKES = [
+    Mistake(
+        "strides ignored",
+        "Right for stride-1 stacks only. After a stride-2 layer, one step of the next layer is two "
+        "input pixels: what does that do to what its kernel adds?",
+        _over_stacks(strides=False),
+    ),
+    Mistake(
+        "each layer's own stride counted",
+        "Too large after a strided layer: a layer's stride spaces the *following* layers' taps, not "
+        "its own. Multiply the strides of the layers before this one only.",
+        _over_stacks(own_stride=True),
+    ),
+    Mistake(
+        "dilation ignored",
+        "A dilated kernel's taps are d pixels apart: a size-k kernel then reaches d(k − 1) pixels "
+        "beyond its first tap, not k − 1.",
+        _over_stacks(span=lambda k, d: k - 1),
+    ),
+    Mistake(
+        "k instead of k − 1",
+        "Off by one per layer: a size-k kernel widens the field by k − 1 taps (a 1×1 kernel adds nothing).",
+        _over_stacks(span=lambda k, d: d * k),
+    ),
 ]
 
 
-def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call the learner's ``fn`` on copies of the arrays, with NumPy's warnings silenced."""
-    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return call(fn, *copies, **kwargs)
+def _judge_ints(fn: Any, probes: list, right: Any, mistakes: list, name: str) -> None:
+    """Call fn on every probe (a tuple of arguments); name the mistake the answers match, if any."""
+    got = np.array([as_int(call(fn, *p), f"{name}{p}") for p in probes])
+    want = np.array([right(*p) for p in probes])
+    if (got != want).any():
+        i = int(np.argmax(got != want))
+        where, tol = f"{name}{probes[i]}", {"rtol": 0, "atol": 0.5}
+        judge(got, want, mistakes, what=where, tol=tol, describe=f"{want[i]} here (you gave {got[i]})")
 
 
-def _as_array(value: Any, what: str) -> np.ndarray:
-    """Return ``value`` as a float64 array, or raise Mismatch saying it is not numbers."""
-    try:
-        return np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise Mismatch(what, expected="a NumPy array of numbers", got=type(value).__name__) from None
-
-
-# ---------------------------------------------------------------------------------------------
-# The model answers
-# ---------------------------------------------------------------------------------------------
-
-
-def reference_output_size(n: int, k: int, stride: int = 1, dilation: int = 1, padding: str = "valid") -> int:
-    """Return the length of one output axis of ``keras.layers.Conv2D`` (and of the pooling layers)."""
-    if padding == "same":
-        return -(-n // stride)  # ceil(n / s) in integer arithmetic
-    return (n - dilation * (k - 1) - 1) // stride + 1
-
-
-def reference_same_padding(n: int, k: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
-    """Return ``(before, after)``: the zeros Keras adds to an axis of length n for padding='same'."""
-    total = max((-(-n // stride) - 1) * stride + dilation * (k - 1) + 1 - n, 0)
-    return total // 2, total - total // 2
-
-
-def _correlate(
-    x: np.ndarray,
-    kernel: np.ndarray,
-    bias: np.ndarray,
-    stride: int,
-    dilation: int,
-    pads: tuple[int, int, int, int],
-) -> np.ndarray:
-    """Cross-correlate one image (H, W, C_in) with (k_h, k_w, C_in, C_out) after zero padding
-    ``pads = (top, bottom, left, right)``; add the bias. The engine behind every variant below."""
-    top, bottom, left, right = pads
-    xp = np.pad(x, ((top, bottom), (left, right), (0, 0)))
-    kh, kw = kernel.shape[:2]
-    h_out = (xp.shape[0] - dilation * (kh - 1) - 1) // stride + 1
-    w_out = (xp.shape[1] - dilation * (kw - 1) - 1) // stride + 1
-    out = np.zeros((h_out, w_out, kernel.shape[3]))
-    for u in range(kh):
-        for v in range(kw):
-            rows = slice(u * dilation, u * dilation + (h_out - 1) * stride + 1, stride)
-            cols = slice(v * dilation, v * dilation + (w_out - 1) * stride + 1, stride)
-            out += xp[rows, cols, :] @ kernel[u, v]  # (h_out, w_out, C_in) @ (C_in, C_out)
-    return out + bias
-
-
-def _keras_pads(
-    x: np.ndarray, kernel: np.ndarray, stride: int, dilation: int, padding: str
-) -> tuple[int, ...]:
-    if padding == "valid":
-        return (0, 0, 0, 0)
-    return (
-        *reference_same_padding(x.shape[0], kernel.shape[0], stride, dilation),
-        *reference_same_padding(x.shape[1], kernel.shape[1], stride, dilation),
-    )
-
-
-def reference_conv2d(
-    x: np.ndarray,
-    kernel: np.ndarray,
-    bias: np.ndarray,
-    stride: int = 1,
-    padding: str = "valid",
-    dilation: int = 1,
-) -> np.ndarray:
-    """The model answer of q3: what ``keras.layers.Conv2D`` computes for one image, as float64."""
-    x, kernel, bias = (np.asarray(a, dtype=np.float64) for a in (x, kernel, bias))
-    return _correlate(x, kernel, bias, stride, dilation, _keras_pads(x, kernel, stride, dilation, padding))
-
-
-# ---------------------------------------------------------------------------------------------
-# q1: the output size
-# ---------------------------------------------------------------------------------------------
-
-#: (n, k, stride, dilation) probes of q1, for both paddings. Together they tell every mistake
-#: below apart: stride 1 and 2 and 3, dilation 1 to 3, n divisible by s and not.
-OUTPUT_SIZE_PROBES: tuple[tuple[int, int, int, int], ...] = (
-    (7, 3, 1, 1),
-    (8, 3, 2, 1),
-    (10, 2, 2, 1),
-    (10, 3, 1, 2),
-    (11, 3, 3, 1),
-    (12, 3, 1, 3),
-    (8, 4, 1, 1),
-    (28, 3, 2, 1),
-)
-
-
-def _size_valid_mistakes() -> list[tuple[str, Callable[..., float], str]]:
-    return [
-        (
-            "no stride",
-            lambda n, k, s, d: n - d * (k - 1),
-            "You left out the stride. With stride s the kernel jumps s pixels at a time, so divide the "
-            "room it can move in by s: floor((n − d(k−1) − 1) / s) + 1.",
-        ),
-        (
-            "missing +1",
-            lambda n, k, s, d: (n - d * (k - 1) - 1) // s,
-            "Your sizes are all one too small: you forgot the +1. The kernel's first position counts "
-            "too: n − k + 1 positions for stride 1 (a 3-wide kernel fits 5 times in 7 pixels, not 4).",
-        ),
-        (
-            "n - k without -1 and +1",
-            lambda n, k, s, d: (n - d * (k - 1)) // s,
-            "Close, but off by one when the stride does not divide evenly: you wrote floor((n − k) / s), "
-            "with neither the −1 nor the +1. Keras uses floor((n − d(k−1) − 1) / s) + 1.",
-        ),
-        (
-            "ceil instead of floor",
-            lambda n, k, s, d: math.ceil((n - d * (k - 1) - 1) / s) + 1,
-            "You rounded up: floor vs ceil. With 'valid' padding a window that would stick out of the "
-            "image is dropped, so round down: floor((n − d(k−1) − 1) / s) + 1.",
-        ),
-        (
-            "no rounding",
-            lambda n, k, s, d: (n - d * (k - 1) - 1) / s + 1,
-            "A size is a whole number of pixels, but you return a fraction when the stride does not divide "
-            "evenly. Round down with integer division: (n − d(k−1) − 1) // s + 1.",
-        ),
-        (
-            "dilation ignored",
-            lambda n, k, s, d: (n - k) // s + 1,
-            "Right for dilation 1, wrong when dilation > 1: you ignored the dilation. A dilated kernel "
-            "spans d(k−1) + 1 pixels, not k: floor((n − d(k−1) − 1) / s) + 1.",
-        ),
-        (
-            "span d·k",
-            lambda n, k, s, d: (n - d * k) // s + 1,
-            "The span of a dilated kernel is d(k−1) + 1 pixels (k taps with d − 1 gaps between them), not d·k.",
-        ),
-        (
-            "valid computed as same",
-            lambda n, k, s, d: -(-n // s),
-            "For padding='valid' you used the 'same' formula. 'valid' adds no zeros, so the output "
-            "shrinks: floor((n − d(k−1) − 1) / s) + 1.",
-        ),
-    ]
-
-
-def _size_same_mistakes() -> list[tuple[str, Callable[..., float], str]]:
-    return [
-        (
-            "same is n",
-            lambda n, k, s, d: n,
-            "For 'same' you returned n whatever the stride. 'same' keeps the size only for stride 1; "
-            "with stride s Keras returns ceil(n / s) (the kernel still jumps s pixels).",
-        ),
-        (
-            "same floor",
-            lambda n, k, s, d: n // s,
-            "For 'same' you rounded down: floor vs ceil. Keras pads so that every pixel is covered: "
-            "ceil(n / s) (7 pixels with stride 2 give 4 outputs, not 3).",
-        ),
-        (
-            "same no rounding",
-            lambda n, k, s, d: n / s,
-            "For 'same' you return a fraction when s does not divide n. Round up: ceil(n / s), "
-            "e.g. -(-n // s) or math.ceil(n / s).",
-        ),
-        (
-            "same computed as valid",
-            lambda n, k, s, d: (n - d * (k - 1) - 1) // s + 1,
-            "For padding='same' you used the 'valid' formula: the padding was ignored. With 'same', "
-            "Keras adds zeros so the output has ceil(n / s) positions.",
-        ),
-        (
-            "same with (k-1)//2 each side",
-            lambda n, k, s, d: (n + 2 * (d * (k - 1) // 2) - d * (k - 1) - 1) // s + 1,
-            "You padded (k−1)//2 on each side and applied the 'valid' formula. That is 'same' only for "
-            "odd kernels; for an even one Keras puts the extra zero at the bottom/right. Simply: ceil(n / s).",
-        ),
-    ]
-
-
-def _as_size(value: Any) -> float | None:
-    """Return a returned size as a float, or None if it is not one number."""
-    try:
-        arr = np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    return float(arr) if arr.ndim == 0 else None
-
-
-def _check_output_size(output_size: Callable) -> None:
-    for padding, mistakes in (("valid", _size_valid_mistakes()), ("same", _size_same_mistakes())):
-        got = []
-        for n, k, s, d in OUTPUT_SIZE_PROBES:
-            value = _run(output_size, n, k, s, d, padding)
-            size = _as_size(value)
-            if size is None:
-                raise Mismatch(
-                    f"output_size({n}, {k}, {s}, {d}, {padding!r})",
-                    expected="one whole number",
-                    got=f"{type(value).__name__}: {value!r}"[:120],
-                    hint="Return the length of one output axis, e.g. `return (n - k) // stride + 1`.",
-                )
-            got.append(size)
-        want = [reference_output_size(n, k, s, d, padding) for n, k, s, d in OUTPUT_SIZE_PROBES]
-        if np.allclose(got, want):
-            continue
-        first = next(i for i, (g, w) in enumerate(zip(got, want, strict=True)) if not np.isclose(g, w))
-        n, k, s, d = OUTPUT_SIZE_PROBES[first]
-        what = f"output_size(n={n}, k={k}, stride={s}, dilation={d}, padding={padding!r})"
-        expected, shown = want[first], f"{got[first]:g}"
-        for _, wrong, hint in mistakes:
-            if np.allclose(got, [wrong(*p) for p in OUTPUT_SIZE_PROBES]):
-                raise Mismatch(what, expected=expected, got=shown, hint=hint)
-        raise Mismatch(
-            what,
-            expected=expected,
-            got=shown,
-            hint="valid: floor((n − d(k−1) − 1) / s) + 1; same: ceil(n / s). Work this probe out on paper.",
-        )
+def _check_receptive_field(fn: Any) -> None:
+    _judge_ints(fn, [(list(s),) for s in STACKS], _field, Q1_MISTAKES, "receptive_field")
 
 
 q1 = Exercise(
-    "Q1 · the output size",
-    _check_output_size,
-    hint="valid: floor((n − d(k−1) − 1) / s) + 1, the positions where the dilated kernel fits, one every "
-    "s pixels; same: ceil(n / s).",
-    lab="lab04",
-    solution_id="q1",
+    "Q1 · the receptive field of a stack",
+    _check_receptive_field,
+    hint=(
+        "Go layer by layer and keep two numbers: how wide the field is so far, and how many input "
+        "pixels apart the current layer's neighbouring outputs are.",
+        "Each layer adds (its span − 1) × (the product of the strides of the layers before it); its "
+        "span is d(k − 1) + 1. Start from a field of 1 pixel.",
+    ),
 )
 
-
-# ---------------------------------------------------------------------------------------------
-# q2: 'same' padding
-# ---------------------------------------------------------------------------------------------
-
-#: (n, k, stride, dilation) probes of q2. Odd and even totals, stride 2 and 3, dilation, and one
-#: case (8, 1, 3, 1) where the formula goes negative and must be clipped to 0.
-SAME_PADDING_PROBES: tuple[tuple[int, int, int, int], ...] = (
-    (7, 3, 1, 1),
-    (8, 4, 1, 1),
-    (6, 3, 2, 1),
-    (9, 4, 2, 1),
-    (5, 3, 1, 2),
-    (7, 2, 3, 1),
-    (10, 3, 1, 3),
-    (8, 1, 3, 1),
-)
+SIZE_PROBES = [(n, k, s, p) for p in ("valid", "same") for n, k, s in [(4, 3, 2), (5, 2, 2), (3, 1, 3),
+               (6, 4, 1), (3, 2, 3), (7, 5, 2), (2, 3, 3)]]  # fmt: skip
 
 
-def _split(total: int) -> tuple[int, int]:
-    return total // 2, total - total // 2
+def reference_transposed_size(n: int, k: int, stride: int, padding: str) -> int:
+    """``keras.layers.Conv2DTranspose``'s output length (output_padding=None, dilation 1)."""
+    return n * stride + (max(k - stride, 0) if padding == "valid" else 0)
 
 
-def _pad_mistakes() -> list[tuple[str, Callable[..., tuple[float, float]], str]]:
-    def keras_total(n: int, k: int, s: int, d: int) -> int:
-        return sum(reference_same_padding(n, k, s, d))
-
-    return [
-        (
-            "extra before",
-            lambda n, k, s, d: tuple(reversed(reference_same_padding(n, k, s, d))),
-            "The totals are right, but when the total is odd you put the extra zero before (top/left). "
-            "Keras (TensorFlow) puts it after, at the bottom/right: before = total // 2, after = total − before.",
-        ),
-        (
-            "stride-1 rule",
-            lambda n, k, s, d: _split(d * (k - 1)),
-            "You used the stride-1 rule, total = d(k−1), for every stride. With stride s Keras pads just "
-            "enough for ceil(n/s) outputs: total = max((ceil(n/s) − 1)·s + d(k−1) + 1 − n, 0).",
-        ),
-        (
-            "dilation ignored",
-            lambda n, k, s, d: _split(max((-(-n // s) - 1) * s + k - n, 0)),
-            "You ignored the dilation: a dilated kernel spans d(k−1) + 1 pixels, so use that instead of k "
-            "in the total.",
-        ),
-        (
-            "k//2 each side",
-            lambda n, k, s, d: (k // 2, k // 2),
-            "You padded k//2 on both sides. For an even kernel that is one zero too many; Keras splits "
-            "the total: before = total // 2, after = total − before.",
-        ),
-        (
-            "(k-1)//2 each side",
-            lambda n, k, s, d: (d * (k - 1) // 2, d * (k - 1) // 2),
-            "You padded (k−1)//2 on both sides: fine for odd kernels and stride 1 only. Compute the total "
-            "Keras needs, then split it: before = total // 2, after = total − before.",
-        ),
-        (
-            "one side only (after)",
-            lambda n, k, s, d: (0, keras_total(n, k, s, d)),
-            "You put all the padding after (bottom/right). Keras splits it between both sides: "
-            "before = total // 2, after = total − before.",
-        ),
-        (
-            "one side only (before)",
-            lambda n, k, s, d: (keras_total(n, k, s, d), 0),
-            "You put all the padding before (top/left). Keras splits it between both sides: "
-            "before = total // 2, after = total − before.",
-        ),
-        (
-            "floor instead of ceil",
-            lambda n, k, s, d: _split(max((n // s - 1) * s + d * (k - 1) + 1 - n, 0)),
-            "You used floor(n / s) outputs. 'same' gives ceil(n / s) outputs, and the total padding is "
-            "what those need: max((ceil(n/s) − 1)·s + d(k−1) + 1 − n, 0).",
-        ),
-    ]
+def _sizes(valid: Any, same: Any = lambda n, k, s: n * s) -> Any:
+    return lambda: np.array([valid(n, k, s) if p == "valid" else same(n, k, s) for n, k, s, p in SIZE_PROBES])
 
 
-def _check_same_padding(same_padding: Callable) -> None:
-    got = []
-    for n, k, s, d in SAME_PADDING_PROBES:
-        value = _run(same_padding, n, k, s, d)
-        if isinstance(value, np.ndarray | list | tuple) and len(value) == 2:
-            pair = tuple(_as_size(v) for v in value)
-        else:
-            pair = (None, None)
-        if None in pair:
-            raise Mismatch(
-                f"same_padding({n}, {k}, {s}, {d})",
-                expected="a pair of whole numbers: (before, after)",
-                got=f"{type(value).__name__}: {value!r}"[:120],
-                hint="Compute the total, split it, and `return before, after`.",
-            )
-        got.append(pair)
-    want = [reference_same_padding(*p) for p in SAME_PADDING_PROBES]
-    if np.allclose(got, want):
-        return
-    first = next(i for i, (g, w) in enumerate(zip(got, want, strict=True)) if not np.allclose(g, w))
-    n, k, s, d = SAME_PADDING_PROBES[first]
-    what = f"same_padding(n={n}, k={k}, stride={s}, dilation={d})"
-    expected, shown = want[first], tuple(int(v) if float(v).is_integer() else v for v in got[first])
-    if any(v < 0 for pair in got for v in pair):
-        bad = next(p for p, pair in zip(SAME_PADDING_PROBES, got, strict=True) if min(pair) < 0)
-        raise Mismatch(
-            f"same_padding{bad}",
-            expected=reference_same_padding(*bad),
-            got=got[SAME_PADDING_PROBES.index(bad)],
-            hint="A padding is never negative. When the stride already covers the image the formula goes "
-            "below 0: clip it with max(total, 0).",
-        )
-    for _, wrong, hint in _pad_mistakes():
-        if np.allclose(got, [wrong(*p) for p in SAME_PADDING_PROBES]):
-            raise Mismatch(what, expected=expected, got=shown, hint=hint)
-    sums_right = np.allclose([sum(g) for g in got], [sum(w) for w in want])
-    raise Mismatch(
-        what,
-        expected=expected,
-        got=shown,
-        hint=(
-            "The totals are right but the split is not: before = total // 2, after = total − before."
-            if sums_right
-            else "total = max((ceil(n/s) − 1)·s + d(k−1) + 1 − n, 0). Work this probe out on paper."
-        ),
-    )
+Q2_MISTAKES = [
+    Mistake(
+        "the forward formula",
+        "That is a Conv2D's output size. A transposed convolution goes the other way: n is the *small* "
+        "map's size, and you want the big one's.",
+        _sizes(lambda n, k, s: (n - k) // s + 1, lambda n, k, s: -(-n // s)),
+    ),
+    Mistake(
+        "(n − 1)s + k when k < s",
+        "Right when k ≥ s. When k < s the stamped kernels leave gaps, yet Keras still gives each input "
+        "pixel s output pixels: the overhang is never negative.",
+        _sizes(lambda n, k, s: (n - 1) * s + k),
+    ),
+    Mistake(
+        "overhang left out",
+        "For 'valid' you returned n·s: the last copy of the kernel sticks out past the last stride "
+        "step by k − s pixels (when that is positive), and 'valid' keeps them.",
+        _sizes(lambda n, k, s: n * s),
+    ),
+    Mistake(
+        "stride ignored",
+        "A transposed convolution spreads each input pixel over `stride` output pixels.",
+        _sizes(lambda n, k, s: n + k - 1, lambda n, k, s: n),
+    ),
+    Mistake(
+        "symmetric cropping for 'same'",
+        "For 'same' you cropped (k − 1)//2 on each side, the symmetric rule. Keras inverts a strided "
+        "'same' Conv2D's size instead: which size gives n after ceil(· / s)?",
+        _sizes(lambda n, k, s: n * s + max(k - s, 0), lambda n, k, s: (n - 1) * s + k - 2 * ((k - 1) // 2)),
+    ),
+]
+
+
+def _check_transposed_size(fn: Any) -> None:
+    _judge_ints(fn, SIZE_PROBES, reference_transposed_size, Q2_MISTAKES, "transposed_output_size")
 
 
 q2 = Exercise(
-    "Q2 · 'same' padding",
-    _check_same_padding,
-    hint="total = max((ceil(n/s) − 1)·s + d(k−1) + 1 − n, 0); before = total // 2; after = total − before.",
-    lab="lab04",
-    solution_id="q2",
+    "Q2 · the output size of a transposed convolution",
+    _check_transposed_size,
+    hint=(
+        "Picture each input pixel stamping a copy of the kernel onto the output, the copies `stride` "
+        "pixels apart. How far does the last copy reach?",
+        "'valid' keeps every stamped pixel: n·s, plus what the last copy sticks out beyond its s "
+        "pixels (never less than 0). 'same' keeps exactly n·s.",
+    ),
 )
 
 
-# ---------------------------------------------------------------------------------------------
-# q3: the convolution
-# ---------------------------------------------------------------------------------------------
+def keras_pads(h: int, w: int, kh: int, kw: int, s: int, padding: str) -> tuple[int, ...]:
+    """(top, bottom, left, right): the zeros Keras's Conv2D adds; the odd one goes after."""
+    totals = [max((-(-n // s) - 1) * s + k - n, 0) if padding == "same" else 0 for n, k in ((h, kh), (w, kw))]
+    return tuple(x for t in totals for x in (t // 2, t - t // 2))
 
 
-def make_conv_probes(seed: int = 4) -> list[dict[str, Any]]:
-    """Return q3's probes: dicts with ``x, kernel, bias, stride, padding, dilation`` and a ``name``.
+def scatter(dy: np.ndarray, kernel: np.ndarray, shape: tuple, s: int, pads: tuple) -> np.ndarray:
+    """dx: each output sends dy · K[u, v]ᵀ back to the pixels its window read; the padding dropped."""
+    (h, w, c_in), (kh, kw), (ho, wo) = shape, kernel.shape[:2], dy.shape[:2]
+    big = np.zeros((h + sum(pads[:2]) + (ho + kh) * s, w + sum(pads[2:]) + (wo + kw) * s, c_in))
+    for u in range(kh):
+        for v in range(kw):
+            big[u : u + (ho - 1) * s + 1 : s, v : v + (wo - 1) * s + 1 : s] += dy @ kernel[u, v].T
+    return big[pads[0] : pads[0] + h, pads[2] : pads[2] + w]
 
-    Small integers (so loops are fast and sums exact), non-square images and kernels (so rows and
-    columns cannot be confused), an asymmetric kernel (so a flip shows), several input channels
-    (so each must be summed) and a non-zero bias. They run from plain to hard: valid → stride →
-    same (odd kernel) → same (even kernel) → same with stride 2 → dilation → same with dilation.
-    """
-    rng = np.random.default_rng(seed)
 
-    def probe(name: str, hw: tuple[int, int], k: tuple[int, int], c_in: int, c_out: int, **how: Any) -> dict:
-        x = rng.integers(-3, 4, size=(*hw, c_in)).astype(np.float64)
-        kernel = rng.integers(-2, 3, size=(*k, c_in, c_out)).astype(np.float64)
-        bias = rng.integers(1, 4, size=c_out).astype(np.float64) * rng.choice([-1, 1], size=c_out)
-        return {"name": name, "x": x, "kernel": kernel, "bias": bias, "stride": 1, "padding": "valid",
-                "dilation": 1} | how  # fmt: skip
-
-    return [
-        probe("valid", (5, 6), (3, 2), 2, 3),
-        probe("valid, stride 2", (7, 8), (3, 3), 2, 2, stride=2),
-        probe("same, 3×3", (5, 6), (3, 3), 2, 2, padding="same"),
-        probe("same, 4×4 (even)", (6, 7), (4, 4), 1, 2, padding="same"),
-        probe("same, stride 2", (6, 7), (3, 3), 2, 2, padding="same", stride=2),
-        probe("valid, dilation 2", (8, 7), (3, 3), 2, 2, dilation=2),
-        probe("same, dilation 2", (6, 6), (3, 3), 1, 2, padding="same", dilation=2),
+def gather(x: np.ndarray, dy: np.ndarray, kh: int, kw: int, s: int, pads: tuple) -> np.ndarray:
+    """dK: for each tap (u, v), the pixels it read times dy, summed over the output positions."""
+    (t, b, left, r), (ho, wo) = pads, dy.shape[:2]
+    xp = np.pad(x, ((t, b + (ho + kh) * s), (left, r + (wo + kw) * s), (0, 0)))
+    taps = [
+        [xp[u : u + (ho - 1) * s + 1 : s, v : v + (wo - 1) * s + 1 : s] for v in range(kw)] for u in range(kh)
     ]
+    return np.einsum("uvijc,ijo->uvco", np.array(taps), dy)
 
 
-def _describe(p: dict) -> str:
-    x, k = p["x"], p["kernel"]
-    return (
-        f"conv2d on the probe '{p['name']}' (x {x.shape}, kernel {k.shape}, stride={p['stride']}, "
-        f"padding={p['padding']!r}, dilation={p['dilation']})"
-    )
-
-
-def _conv_mistakes(p: dict) -> list[tuple[str, np.ndarray, str]]:
-    """What each typical mistake returns on probe ``p``, with the hint that names it.
-
-    The first match wins, and the order matters where two mistakes coincide on a probe: with an odd
-    kernel and stride 2 the stride-1 padding and the misplaced extra zero give the same windows,
-    but a learner who misplaces the extra zero has already been named on the even-kernel probe.
-    """
-    x, k, b, s, d, padding = p["x"], p["kernel"], p["bias"], p["stride"], p["dilation"], p["padding"]
-    kh, kw = k.shape[:2]
-    h, w = x.shape[:2]
-    pads = _keras_pads(x, k, s, d, padding)
-    right = _correlate(x, k, b, s, d, pads)
-    h_out, w_out = right.shape[:2]
-    out: list[tuple[str, np.ndarray, str]] = [
-        (
-            "flipped kernel",
-            _correlate(x, k[::-1, ::-1], b, s, d, pads),
-            "You flipped the kernel: that is the true convolution of mathematics (scipy.signal.convolve2d). "
-            "Keras's Conv2D computes a cross-correlation: y[i, j] = Σ x[i·s + u·d, j·s + v·d] · K[u, v], "
-            "with no flip. (For learned kernels the difference does not matter; for matching Keras it does.)",
-        ),
-        (
-            "no bias",
-            right - b,
-            "Every value is off by the same amount per output channel: you forgot to add the bias b[o].",
-        ),
-        (
-            "bias per input channel",
-            right + (k.shape[2] - 1) * b,
-            "The bias is added C_in times: add b[o] once per output value, after summing over u, v and "
-            "the input channels c.",
-        ),
-        (
-            "first input channel only",
-            _correlate(x[..., :1], k[:, :, :1], b, s, d, pads),
-            "Only the first input channel counts in your result. A Conv2D filter spans all input channels: "
-            "sum over c as well as over u and v, Σ_c x[..., c] · K[u, v, c, o].",
-        ),
-        (
-            "kernel rows and columns swapped",
-            _correlate(x, k.transpose(1, 0, 2, 3), b, s, d, pads[2:] + pads[:2]),
-            "You used the kernel transposed (K[v, u] instead of K[u, v]). Axis 0 of the kernel goes down the "
-            "rows of the image (with i), axis 1 across the columns (with j).",
-        ),
-    ]
-    if s > 1:
-        full = _correlate(x, k, b, 1, d, pads)
-        out += [
-            (
-                "stride ignored",
-                full,
-                "Your output is the stride-1 result: you ignored the stride. Output pixel (i, j) starts at "
-                "input pixel (i·s, j·s), and there are floor((n − d(k−1) − 1) / s) + 1 of them per axis.",
-            ),
-            (
-                "stride only in the size",
-                full[:h_out, :w_out],
-                "The output has the right size, but output (i, j) reads the window at (i, j): the stride is "
-                "missing from the indices. The window of output (i, j) starts at (i·s, j·s).",
-            ),
-        ]
-    if d > 1:
-        plain_pads = _keras_pads(x, k, s, 1, padding)
-        no_dilation = _correlate(x, k, b, s, 1, plain_pads)
-        out += [
-            (
-                "dilation ignored",
-                no_dilation,
-                "You ignored the dilation: with dilation d the kernel's taps are d pixels apart, "
-                "x[i·s + u·d, j·s + v·d], and the kernel spans d(k−1) + 1 pixels.",
-            ),
-            (
-                "dilation only in the size",
-                _correlate(x, k, b, s, 1, pads)[:h_out, :w_out],
-                "The output has the right size, but the taps are next to each other: multiply the kernel "
-                "offsets by the dilation, x[i·s + u·d, j·s + v·d].",
-            ),
-        ]
-    if padding == "valid":
-        out.append(
-            (
-                "padded when valid",
-                _correlate(x, k, b, s, d, _keras_pads(x, k, s, d, "same")),
-                "You padded although padding='valid'. 'valid' means no padding at all: only the windows that "
-                "fit inside the image, so the output is smaller than the input.",
-            )
-        )
-        return out
-    top, bottom, left, right_pad = pads
-    t_rows, t_cols = top + bottom, left + right_pad
-    out += [
-        (
-            "no padding",
-            _correlate(x, k, b, s, d, (0, 0, 0, 0)),
-            "padding='same' but you did not pad: add zeros around the image before sliding the kernel "
-            "(see same_padding from Q2), so the output has ceil(n / s) pixels per axis.",
-        ),
-        (
-            "padding after only",
-            _correlate(x, k, b, s, d, (0, t_rows, 0, t_cols)),
-            "You padded only after the image (bottom/right). Keras splits the zeros: total // 2 before "
-            "(top/left), the rest after.",
-        ),
-        (
-            "padding before only",
-            _correlate(x, k, b, s, d, (t_rows, 0, t_cols, 0)),
-            "You padded only before the image (top/left). Keras splits the zeros: total // 2 before, the "
-            "rest after (bottom/right).",
-        ),
-        (
-            "same padding of stride 1",
-            _correlate(x, k, b, s, d, (*_split(d * (kh - 1)), *_split(d * (kw - 1)))),
-            "You padded as for stride 1, d(k−1) in total. With stride s Keras pads only what ceil(n/s) "
-            "outputs need, max((ceil(n/s) − 1)·s + d(k−1) + 1 − n, 0): often less, and split differently.",
-        ),
-        (
-            "extra zero before",
-            _correlate(x, k, b, s, d, (bottom, top, right_pad, left)),
-            "With an odd total of padding you put the extra zero at the top/left. Keras puts it at the "
-            "bottom/right: before = total // 2, after = total − before.",
-        ),
-        (
-            "k//2 each side",
-            _correlate(x, k, b, s, d, (d * kh // 2,) * 2 + (d * kw // 2,) * 2),
-            "You padded k//2 on every side. For an even kernel that is one zero too many; use Keras's "
-            "split of the total: before = total // 2, after = total − before.",
-        ),
-        (
-            "(k-1)//2 each side",
-            _correlate(x, k, b, s, d, (d * (kh - 1) // 2,) * 2 + (d * (kw - 1) // 2,) * 2),
-            "You padded (k−1)//2 on every side: right for odd kernels only. For an even kernel Keras adds the "
-            "extra zero at the bottom/right: before = total // 2, after = total − before.",
-        ),
-    ]
-    if d > 1:
-        dilation_blind = (*reference_same_padding(h, kh, s, 1), *reference_same_padding(w, kw, s, 1))
-        out.append(
-            (
-                "same padding without dilation",
-                _correlate(x, k, b, s, d, dilation_blind),
-                "Your padding ignores the dilation: the dilated kernel spans d(k−1) + 1 pixels, and 'same' "
-                "padding has to make room for all of them.",
-            )
-        )
+def make_probes() -> list[dict[str, Any]]:
+    """(x, kernel, dy, stride, padding): odd and even 'same' padding, strides 1 and 2, C_in = C_out once."""
+    rng, out = np.random.default_rng(4), []
+    for (h, w, c), (kh, kw, co), s, padding in [((5, 5, 2), (3, 3, 2), 1, "valid"),
+            ((6, 6, 2), (3, 3, 3), 2, "same"), ((7, 6, 1), (2, 3, 2), 1, "same"),
+            ((7, 7, 2), (3, 3, 2), 2, "valid")]:  # fmt: skip
+        pads = keras_pads(h, w, kh, kw, s, padding)
+        ho, wo = (h + sum(pads[:2]) - kh) // s + 1, (w + sum(pads[2:]) - kw) // s + 1
+        x, k, dy = rng.normal(size=(h, w, c)), rng.normal(size=(kh, kw, c, co)), rng.normal(size=(ho, wo, co))
+        out.append(dict(x=x, kernel=k, dy=dy, stride=s, padding=padding, pads=pads))
     return out
 
 
-def _check_conv2d(conv2d: Callable) -> None:
-    for p in make_conv_probes():
-        got_raw = _run(
-            conv2d,
-            p["x"],
-            p["kernel"],
-            p["bias"],
-            stride=p["stride"],
-            padding=p["padding"],
-            dilation=p["dilation"],
-        )
-        got = _as_array(got_raw, _describe(p))
-        want = reference_conv2d(p["x"], p["kernel"], p["bias"], p["stride"], p["padding"], p["dilation"])
-        if (
-            got.shape == want.shape
-            and np.all(np.isfinite(got))
-            and np.allclose(got, want, rtol=1e-4, atol=1e-4)
-        ):
-            continue
-        what = _describe(p)
-        for _, wrong, hint in _conv_mistakes(p):
-            if wrong.shape == got.shape and np.allclose(got, wrong, rtol=1e-4, atol=1e-4):
-                raise Mismatch(what, expected=_values(want), got=_values(got), hint=hint)
-        h_out, w_out, c_out = want.shape
-        if got.shape == (*want.shape[:2], p["x"].shape[2], c_out):
-            hint = "Your result keeps an axis per input channel: sum over the input channels c too."
-        elif got.shape == want.shape[:2] or got.shape == (*want.shape[:2], 1) and c_out > 1:
-            hint = (
-                f"One output map per filter: the result needs C_out = {c_out} channels, "
-                "y[i, j, o] with its own kernel K[:, :, :, o] and bias b[o]."
-            )
-        elif got.shape[:2] != want.shape[:2]:
-            hint = (
-                f"The output should be {h_out}×{w_out}: use your output_size (Q1) for each axis, and the "
-                "padding from same_padding (Q2) when padding='same'."
-            )
+_swap = lambda pads: (pads[1], pads[0], pads[3], pads[2])  # the odd zero on the other side
+
+
+def _dx(p: dict, kernel: Any = None, s: int = 0, pads: Any = None) -> np.ndarray:
+    kernel = p["kernel"] if kernel is None else kernel
+    return scatter(p["dy"], kernel, p["x"].shape, s or p["stride"], p["pads"] if pads is None else pads)
+
+
+def _dk(p: dict, dy: Any = None, s: int = 0, pads: Any = None) -> np.ndarray:
+    dy, pads = p["dy"] if dy is None else dy, p["pads"] if pads is None else pads
+    return gather(p["x"], dy, *p["kernel"].shape[:2], s or p["stride"], pads)
+
+
+Q3_MISTAKES = [
+    Mistake(
+        "kernel not flipped",
+        "You slid the kernel over dy as the forward pass slid it over x. Seen from dy, the weight that "
+        "linked pixel (i, j) to each output sits upside down and back to front.",
+        lambda p: _dx(p, kernel=p["kernel"][::-1, ::-1]),
+    ),
+    Mistake(
+        "channels not transposed",
+        "The forward pass maps C_in channels to C_out with K[u, v] (C_in × C_out); the backward pass "
+        "maps dy's C_out channels back to C_in: use that matrix the other way round.",
+        lambda p: _dx(p, kernel=p["kernel"].swapaxes(2, 3)) if len(set(p["kernel"].shape[2:])) == 1 else None,
+    ),
+    Mistake(
+        "padding cropped on the wrong side",
+        "Shifted by one pixel where the 'same' padding is odd: Keras put the odd zero after "
+        "(bottom/right), so crop the padded gradient with those same offsets.",
+        lambda p: _dx(p, pads=_swap(p["pads"])),
+    ),
+    Mistake(
+        "padding ignored",
+        "With 'same' the windows lay on the *padded* x: find the gradient of the padded image, then "
+        "drop the rows and columns that were zeros.",
+        lambda p: _dx(p, pads=(0, 0, 0, 0)),
+    ),
+    Mistake(
+        "dy not spread out by the stride",
+        "With stride s, neighbouring outputs read windows s pixels apart, so their gradients land s "
+        "pixels apart in dx (as if dy had s − 1 zeros between its values).",
+        lambda p: _dx(p, s=1) if p["stride"] > 1 else None,
+    ),
+]
+
+Q4_MISTAKES = [
+    Mistake(
+        "flipped",
+        "Your kernel gradient is upside down and back to front: tap (u, v) of the kernel read pixel "
+        "(i·s + u, j·s + v) for output (i, j), so its gradient pairs dy[i, j] with that pixel.",
+        lambda p: _dk(p)[::-1, ::-1],
+    ),
+    Mistake(
+        "dy summed over its channels",
+        "Every filter o got the same gradient: you summed dy over its channels. Filter o only "
+        "produced output channel o, so only dy[..., o] reaches it; sum over the positions only.",
+        lambda p: np.repeat(_dk(p, dy=p["dy"].sum(-1, keepdims=True)), p["dy"].shape[-1], axis=-1),
+    ),
+    Mistake(
+        "stride ignored",
+        "With stride s, output (i, j)'s window starts at (i·s, j·s): each tap read pixels s apart.",
+        lambda p: _dk(p, s=1) if p["stride"] > 1 else None,
+    ),
+    Mistake(
+        "padding on the wrong side",
+        "Pad x as the forward pass did: Keras puts an odd total's extra zero after (bottom/right).",
+        lambda p: _dk(p, pads=_swap(p["pads"])),
+    ),
+    Mistake(
+        "averaged over positions",
+        "Every position shares the weights: their gradient is the *sum* over positions, not the mean.",
+        lambda p: _dk(p) / np.prod(p["dy"].shape[:2]),
+    ),
+]
+
+
+def _check_grad(fn: Any, which: str) -> None:
+    for p in make_probes():
+        where = f"x {p['x'].shape}, kernel {p['kernel'].shape}, stride {p['stride']}, {p['padding']!r}"
+        if which == "x":
+            got = call(fn, p["dy"].copy(), p["kernel"].copy(), p["x"].shape, p["stride"], p["padding"])
         else:
-            hint = None
-        if got.shape != want.shape:
-            raise Mismatch(f"the shape of {what}", expected=want.shape, got=got.shape, hint=hint)
-        raise Mismatch(what, expected=_values(want), got=_values(got), hint=hint)
-
-
-def _values(a: np.ndarray) -> str:
-    """The first output channel as rows of numbers, and the shape: enough to compare by eye."""
-    first = np.asarray(a)[..., 0] if np.ndim(a) == 3 else np.asarray(a)
-    with np.printoptions(precision=3, suppress=True, linewidth=200, threshold=60):
-        text = np.array2string(first, separator=", ").replace("\n", "")
-    return f"channel 0: {text} (shape {np.shape(a)})"
+            got = call(fn, p["x"].copy(), p["dy"].copy(), p["kernel"].shape[:2], p["stride"], p["padding"])
+        want, mistakes = (_dx(p), Q3_MISTAKES) if which == "x" else (_dk(p), Q4_MISTAKES)
+        arr = as_array(got, f"dL/d{which}", shape=want.shape, hint="A gradient has its variable's shape.")
+        flat = [
+            Mistake(m.name, m.hint, lambda p, f=m.compute: np.ravel(f(p))) for m in mistakes
+        ]  # None: no match
+        tol = answer_tolerance(got, rtol=1e-4, atol=1e-4)  # shown flat: its first and last values
+        judge(arr.ravel(), want.ravel(), flat, what=f"dL/d{which} for {where}", inputs=(p,), tol=tol)
 
 
 q3 = Exercise(
-    "Q3 · a 2-D convolution",
-    _check_conv2d,
-    hint="Pad (for 'same', with same_padding), then for each output pixel (i, j) and filter o add "
-    "x[i·s + u·d, j·s + v·d, c] · K[u, v, c, o] over u, v and c, plus b[o]. No flip: Keras "
-    "cross-correlates.",
-    lab="lab04",
-    solution_id="q3",
+    "Q3 · the gradient with respect to the input",
+    lambda fn: _check_grad(fn, "x"),
+    hint=(
+        "Run the forward pass in your head: output (i, j, o) read the window of the padded x that starts "
+        "at (i·s, j·s). Every pixel it read gets dy[i, j, o] times the weight it was multiplied by.",
+        "Start from zeros the size of the padded x, add each output's share (dy[i, j] through K[u, v] "
+        "transposed) onto its window, then remove the padding Keras added (before = total // 2).",
+    ),
+)
+
+q4 = Exercise(
+    "Q4 · the gradient with respect to the kernel",
+    lambda fn: _check_grad(fn, "K"),
+    hint=(
+        "Weight K[u, v, c, o] was used once per output position: it multiplied the pixel under tap "
+        "(u, v) of that position's window, and the product went into output channel o.",
+        "Pad x as the forward pass did; for each tap (u, v), take the pixels it read at every output "
+        "position (a strided slice) and contract them with dy over the positions (an einsum).",
+    ),
 )
 
 
-# ---------------------------------------------------------------------------------------------
-# After the exercises: the learner's convolution on a real photo
-# ---------------------------------------------------------------------------------------------
+def compare_with_tape(input_grad: Any, kernel_grad: Any) -> Any:
+    """Your gradients next to ``tf.GradientTape``'s through ``tf.nn.conv2d`` (float32) on 9×9 images."""
+    for exercise, answer in ((q3, input_grad), (q4, kernel_grad)):
+        if not (feedback := exercise.evaluate(answer)).passed:
+            return feedback
+    import pandas as pd
+    import tensorflow as tf
 
-
-def show_edges(conv2d: Callable, image: np.ndarray, *, stride: int = 2) -> Any:
-    """Run the learner's ``conv2d`` on ``image`` (grey) with Sobel x and y kernels and show the two maps.
-
-    Returns q3's :class:`Feedback` if ``conv2d`` does not pass q3 yet. Otherwise returns a figure of
-    the two edge maps; its title gives the largest difference from ``keras.layers.Conv2D`` with the
-    same weights, and ``layout.meta["max_difference"]`` holds it.
-    """
-    feedback = q3.evaluate(conv2d)
-    if not feedback.passed:
-        return feedback
-    import keras
-
-    from utils import viz, widgets
-
-    grey = widgets.to_grey(image)[:, :, None]
-    sobel_x = np.array(widgets.KERNELS["Sobel x (vertical edges)"], dtype=np.float64)
-    kernel = np.stack([sobel_x, sobel_x.T], axis=-1)[:, :, None, :]  # (3, 3, 1, 2)
-    bias = np.zeros(2)
-    mine = _as_array(_run(conv2d, grey, kernel, bias, stride=stride, padding="same", dilation=1), "conv2d")
-    # float32 under any policy: under mixed precision a float16 or bfloat16 layer would differ from
-    # the learner's float64 result by 1e-2 or more from its own rounding alone.
-    layer = keras.layers.Conv2D(2, 3, strides=stride, padding="same", dtype="float32")
-    layer.build((None, *grey.shape))
-    layer.set_weights([kernel.astype("float32"), bias.astype("float32")])
-    theirs = np.asarray(layer(grey[None].astype("float32")))[0]
-    difference = float(np.abs(mine - theirs).max())
-    fig = viz.feature_maps(
-        np.abs(mine),
-        names=["|Sobel x|: vertical edges", "|Sobel y|: horizontal edges"],
-        title=f"Your conv2d, stride {stride}, 'same' (largest difference from Keras: {difference:.1e})",
-        size=300,
+    rng, rows = np.random.default_rng(0), []
+    for s, padding in ((1, "same"), (2, "same"), (2, "valid")):
+        x, kernel = tf.constant(rng.normal(size=(1, 9, 9, 3))), tf.constant(rng.normal(size=(3, 3, 3, 4)))
+        x, kernel = tf.cast(x, tf.float32), tf.cast(kernel, tf.float32)
+        with tf.GradientTape() as tape:
+            tape.watch([x, kernel])
+            y = tf.nn.conv2d(x, kernel, s, padding.upper())
+            dy = rng.normal(size=y.shape).astype("float32")
+            loss = tf.reduce_sum(y * dy)
+        dx, dk = (g.numpy() for g in tape.gradient(loss, [x, kernel]))
+        mine_dx = input_grad(dy[0], kernel.numpy(), (9, 9, 3), s, padding)
+        mine_dk = kernel_grad(x.numpy()[0], dy[0], (3, 3), s, padding)
+        rows.append((s, padding, np.abs(mine_dx - dx[0]).max(), np.abs(mine_dk - dk).max()))
+    return pd.DataFrame(
+        rows, columns=["stride", "padding", "max |your dx − tape's|", "max |your dK − tape's|"]
     )
-    fig.update_layout(meta={**fig.layout.meta, "max_difference": difference})
-    return fig
-
-
-def _is_feedback(value: Any) -> bool:  # used by the tests
-    return isinstance(value, Feedback)
