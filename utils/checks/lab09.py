@@ -1,71 +1,124 @@
-"""Checks for Lab 09 (input pipeline and distribution): timing a pipeline, making it fast, the speed-up,
-and the distributed training step.
+"""Checks for Lab 09 (training at scale). Tasks and the mistakes they name:
 
-The exercises:
+* ``q1`` ``WarmupHoldCosine(peak, floor, warmup, hold, total)``, a ``LearningRateSchedule``: warm-up off by
+  one, cosine clock from step 0, no hold, cosine over the wrong span, no floor, the floor as Keras's
+  ``alpha``, climbing back after ``total``; read at chosen steps, boundaries included.
+* ``q2`` ``fast_pipeline(images, labels, batch_size)``: cache after the augmentation or before the decode,
+  no cache, a sequential decode, no prefetch or not last, batching before the decode (values, two epochs
+  and the chain of transformations are checked). ``q3``: its measured speed-up (:func:`prove_speedup`).
+* ``q4`` ``accumulated_step(model, optimizer, loss_fn, micro_batches)``, at the active dtype policy: each
+  micro-batch's mean summed, the mean of the means, not divided, divided by the micro-batches too, an
+  update per micro-batch, only the last micro-batch, no update, the wrong loss returned.
 
-* ``q1``: ``steps_per_second(dataset, n_steps)`` takes one element as a warm-up, then times the next
-  ``n_steps`` and returns elements per second. Probed on a dataset whose first element is slow
-  (start-up) and whose others take a known time; mistakes named: timing the warm-up, returning the
-  time instead of the rate.
-* ``q2``: ``fast_pipeline(images, labels, batch_size)`` decodes with :func:`slow_decode` in a parallel
-  ``map``, caches the decoded images, then augments with :func:`random_flip`, batches and prefetches.
-  Checked by its values (every image is the decoded one, flipped or not, in order), by its behaviour
-  (two epochs differ: the augmentation is not frozen) and by its structure (the chain of tf.data
-  transformations). Mistakes named: cache after the random augmentation, cache before the decode,
-  no cache, a sequential decode, prefetch missing or not last, batching before the decode.
-* ``q3``: the measured speed-up of the learner's pipeline over the naive one, with the learner's timer
-  (:func:`prove_speedup` measures and shows it, then checks it).
-* ``q4``: ``distributed_train_step(strategy, model, optimizer, loss_fn, dist_batch, global_batch_size)``
-  runs one step on every replica with ``strategy.run`` and returns the loss summed over replicas
-  with ``strategy.reduce``. Probed under ``MirroredStrategy`` on two logical CPUs (on one device, the
-  check tells the function the global batch is twice the batch it sees, as if a second replica held
-  the rest), with a recording wrapper around the strategy; the weight update is compared with the
-  right one, computed on one device by the same model at the same dtype policy, within what that
-  policy's precision can promise (:func:`utils.env.tolerance`: a learner on a T4 runs under
-  ``mixed_float16``, on a TPU under ``mixed_bfloat16``). Every named mistake scales the update by 2
-  or more, far outside that tolerance, so each stays recognisable at every precision. Mistakes named: forgetting ``strategy.run``, per-replica averaging (``reduce_mean``, or
-  dividing by the per-replica batch), a sum not divided at all, dividing twice, ``ReduceOp.MEAN``,
-  returning per-replica values, not applying the gradients.
+Generic helpers written here (for the toolkit): :func:`mistake_table` (``name | keywords | hint`` lines
+to a list of :class:`Mistake`) and :func:`named` (the :class:`Mismatch` of a mistake seen by behaviour).
 """
 
 from __future__ import annotations
 
+import ast
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from utils.checks import Exercise, LearnerError, Mismatch, NotDone, call, expect
-
-__all__ = [
-    "DECODE_MS",
-    "IMAGE_SHAPE",
-    "lab_images",
-    "naive_pipeline",
-    "prove_speedup",
-    "q1",
-    "q2",
-    "q3",
-    "q4",
-    "random_flip",
-    "slow_decode",
-    "transformations",
-]
-
-DECODE_MS = 1.0  # milliseconds slow_decode waits per image
-IMAGE_SHAPE = (8, 8, 1)
+from utils.checks import Exercise, LearnerError, Mismatch, Mistake, as_number, call, expect, judge
+from utils.env import import_tensorflow as _tf
+from utils.env import quiet_stderr, tolerance
 
 
-def _tf() -> Any:
-    from utils.env import import_tensorflow
+def mistake_table(text: str, compute: Callable | None = None) -> list[Mistake]:
+    """Mistakes from ``name | k=v, ... | hint`` lines; ``compute(*inputs, **{k: v})`` is what each gives."""
+    rows = [[part.strip() for part in line.split("|", 2)] for line in text.strip().splitlines()]
+    kw = lambda spec: {k: ast.literal_eval(v) for k, v in (a.split("=") for a in spec.split(", ") if a)}
+    make = lambda args: (lambda *a: compute(*a, **args)) if compute else None
+    return [Mistake(name, hint, make(kw(spec)) if spec else None) for name, spec, hint in rows]
 
-    return import_tensorflow()
+
+def hint_table(text: str) -> dict[str, tuple[str, ...]]:
+    """Hints in steps from ``id | nudge | stronger hint | ...`` lines."""
+    return {key: tuple(hints) for key, *hints in (line.split(" | ") for line in text.strip().splitlines())}
 
 
-# ---------------------------------------------------------------------------------------------
-# The lab's data and its slow decode
-# ---------------------------------------------------------------------------------------------
+def named(mistakes: list[Mistake], name: str, what: str, got: Any = None, expected: Any = None) -> Mismatch:
+    """The :class:`Mismatch` for the mistake ``name`` of ``mistakes``, with its hint."""
+    found = next(m for m in mistakes if m.name == name)
+    return Mismatch(what, expected=expected, got=found.name if got is None else got, hint=found.hint)
+
+
+HINTS = hint_table(
+    """
+q1 | Write the rate of each phase (warm-up, hold, decay, after the end) on its own, then pick the phase with a comparison on the step. | Warm-up: peak × step / warmup. Decay: the fraction done is (step − warmup − hold) / (total − warmup − hold), kept between 0 and 1; the rate is floor + (peak − floor) × ½(1 + cos(π × fraction)). | Cast the step to float32 once, compute the three candidates, and choose with two nested `tf.where` (step < warmup, then step < warmup + hold).
+q2 | Four jobs and a fifth: decode, keep what is slow to make, augment, batch, and keep the model fed. Which must see single images, and which must run anew every epoch? | Order: from_tensor_slices → a parallel map of slow_decode → cache → map random_flip → batch → prefetch (AUTOTUNE).
+q3 | Build each pipeline with `.repeat()`, so it never runs out, then time a fixed number of steps of each after a warm-up, with `ex.steps_per_second`. | The warm-up of the fast pipeline is its whole first epoch, which fills the cache: skip that many batches (len(images) // batch_size) before timing. Return the fast rate divided by the slow one.
+q4 | This is lesson 09's data-parallel step with the replicas replaced by micro-batches taken one after another: what did each replica divide its summed loss by? | For each micro-batch: its per-example losses, summed, divided by the number of examples in all the micro-batches together; add its gradients to a running total. After the loop, apply the total once.
+"""
+)
+
+
+# q1: a learning-rate schedule from its description
+
+SCHEDULES = [(0.1, 0.004, 8, 4, 40), (3e-3, 2e-4, 5, 0, 25)]  # peak, floor, warmup, hold, total
+
+
+def reference_lr(t: Any, p: tuple, *, warm=0, start=None, span=None, low="floor", clamp=True, hold=True):
+    """The rate at steps ``t`` for ``p = (peak, floor, warmup, hold, total)``; the keywords give the mistakes."""
+    peak, floor, w, h, total = p
+    t, s = np.asarray(t, float), w + h if hold else w
+    d = {None: total - s, "total": total, "no hold": total - w}[span]
+    x = (t - (s if start is None else start)) / d
+    x = np.clip(x, 0, 1) if clamp else np.maximum(x, 0)
+    lo = {"floor": floor, "none": 0.0, "alpha": floor * peak}[low]
+    down = lo + (peak - lo) * 0.5 * (1 + np.cos(np.pi * x))
+    return np.where(t < w, peak * np.minimum(t + warm, w) / w, np.where(t < s, peak, down))
+
+
+Q1_MISTAKES = mistake_table(
+    """
+warm-up off by one | warm=1 | Your warm-up reaches the peak one step early (or starts above 0). What should the rate be at step 0, and at step `warmup` exactly?
+cosine clock from step 0 | start=0 | Your decay is already under way when it should start: the cosine's clock counts from step 0. Count the decay's own steps, from the end of the hold.
+no hold | hold=False | Your rate starts to fall right after the warm-up: the hold phase, `hold` steps at the peak, is missing.
+cosine over the whole run | span='total' | Your cosine runs over the whole training, so it has not reached the floor at `total`. Over how many steps does the decay itself run?
+cosine span counts the hold | span='no hold' | Your decay reaches the floor late: its span counts the hold steps too. It runs from the end of the hold to `total`.
+no floor | low='none' | Your rate decays to 0. The cosine should end at `floor`: interpolate between the peak and the floor.
+floor as a fraction | low='alpha' | Your decay ends at floor × peak: that is Keras's `alpha`, a fraction of the peak. Here `floor` is the rate itself.
+climbs after total | clamp=False | After `total` your rate rises again: a cosine is periodic. Stop its clock at the end of the decay.
+not a LearningRateSchedule | | An optimizer takes a schedule object only if it is a `keras.optimizers.schedules.LearningRateSchedule`: subclass it.
+fails on a tensor step | | An optimizer calls the schedule with its step counter, an int64 tensor, inside a graph. Cast it to float32 first, and choose between phases with tensor ops (`tf.where`, `keras.ops.where`) or plain arithmetic.
+""",
+    reference_lr,
+)
+
+
+def _check_schedule(make: Callable) -> None:
+    tf = _tf()
+    import keras
+
+    for p in SCHEDULES:
+        schedule = call(make, *p)
+        if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+            raise named(Q1_MISTAKES, "not a LearningRateSchedule", "WarmupHoldCosine(...)", type(schedule))
+        w, s, total = p[2], p[2] + p[3], p[4]
+        steps = sorted({0, 1, w - 1, w, w + 1, s - 1, s, (s + total) // 2, total - 1, total, total + 40})
+        try:
+            got = [as_number(call(schedule, tf.constant(k, tf.int64)), f"the rate at {k}") for k in steps]
+            call(tf.function(schedule), tf.constant(total, tf.int64))
+        except LearnerError as err:
+            raise named(
+                Q1_MISTAKES, "fails on a tensor step", "the rate at an int64 step", str(err)
+            ) from None
+        what, tol = f"the rate at steps {steps} of WarmupHoldCosine{p}", {"rtol": 1e-4, "atol": 1e-6 * p[0]}
+        # (a schedule computes in float32 under every dtype policy: no looser tolerance for mixed precision)
+        judge(np.array(got), reference_lr(steps, p), Q1_MISTAKES, what=what, inputs=(steps, p), tol=tol)
+
+
+q1 = Exercise("Q1 · warm-up, hold, cosine decay", _check_schedule, hint=HINTS["q1"])
+
+
+# q2: the fast pipeline
+
+DECODE_MS, IMAGE_SHAPE, Q2_N, Q2_BATCH = 1.0, (8, 8, 1), 64, 16  # slow_decode waits DECODE_MS per image
 
 
 def lab_images(n: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -91,81 +144,142 @@ _FLIP_RNG: list[Any] = []
 
 
 def random_flip(image: Any, label: Any) -> tuple[Any, Any]:
-    """Flip the image left-right with probability 1/2 (a random augmentation); keep the label.
-
-    Draws from a ``tf.random.Generator`` (made on first use), whose state carries across epochs.
-    """
+    """Flip left-right with probability 1/2, from a tf.random.Generator (its state carries across epochs)."""
     tf = _tf()
-    if not _FLIP_RNG:
-        _FLIP_RNG.append(tf.random.Generator.from_seed(9))
+    _FLIP_RNG[:] = _FLIP_RNG or [tf.random.Generator.from_seed(9)]
     return tf.where(_FLIP_RNG[0].uniform(()) < 0.5, tf.reverse(image, axis=[1]), image), label
 
 
 def naive_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int) -> Any:
     """Return the slow pipeline: decode one image at a time, augment, batch; no cache, no prefetch."""
-    tf = _tf()
-    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    ds = _tf().data.Dataset.from_tensor_slices((images, labels))
     return ds.map(lambda i, lab: (slow_decode(i), lab)).map(random_flip).batch(batch_size)
 
 
-def transformations(dataset: Any) -> list[str]:
-    """Return the tf.data transformations of ``dataset`` from source to end: ['slices', 'map', ...].
+_KINDS = "parallelmap:parallel_map parallelbatch:batch map:map cache:cache batch:batch prefetch:prefetch shuffle:shuffle repeat:repeat tensorslice:slices options:options"
 
-    Names: 'slices', 'map', 'parallel_map', 'cache', 'batch', 'prefetch', 'shuffle', 'repeat',
-    'options', 'zip' (after its longest input's chain), or the class name for anything else.
-    """
-    names = []
-    d = dataset
+
+def transformations(dataset: Any) -> list[str]:
+    """Return the tf.data transformations of ``dataset`` from source to end: ['slices', 'map', ...]."""
+    names, d = [], dataset
     while d is not None:
         inputs = getattr(d, "_datasets", None)
-        if (
-            inputs and getattr(d, "_input_dataset", None) is None
-        ):  # zip/concatenate: follow the longest branch
-            names.append("zip")
+        if inputs and getattr(d, "_input_dataset", None) is None:  # zip: follow the longest branch
             branches = [transformations(b) for b in inputs if hasattr(b, "element_spec")]
-            return max(branches, key=len, default=[]) + names[::-1]
+            return max(branches, key=len, default=[]) + ["zip"] + names[::-1]
         cls = type(d).__name__.lower().strip("_")
-        for key, name in (
-            ("parallelmap", "parallel_map"),
-            ("parallelbatch", "batch"),
-            ("map", "map"),
-            ("cache", "cache"),
-            ("batch", "batch"),
-            ("prefetch", "prefetch"),
-            ("shuffle", "shuffle"),
-            ("repeat", "repeat"),
-            ("tensorslice", "slices"),
-            ("options", "options"),
-        ):
-            if key in cls:
-                names.append(name)
-                break
-        else:
-            names.append(type(d).__name__)
+        kinds = (kind.split(":") for kind in _KINDS.split())
+        names.append(next((name for key, name in kinds if key in cls), type(d).__name__))
         d = getattr(d, "_input_dataset", None)
     return names[::-1]
 
 
-# ---------------------------------------------------------------------------------------------
-# q1: timing a pipeline
-# ---------------------------------------------------------------------------------------------
-
-STEP_S, WARMUP_S, N_STEPS = 0.02, 0.6, 10
-
-
-def _timing_dataset() -> Any:
-    """Elements 0, 1, 2, ...: the first takes WARMUP_S (start-up), every other one STEP_S."""
-    tf = _tf()
-
-    def wait(i: np.ndarray) -> np.ndarray:
-        time.sleep(WARMUP_S if int(i) == 0 else STEP_S)
-        return i
-
-    return tf.data.Dataset.range(N_STEPS + 40).map(lambda i: tf.numpy_function(wait, [i], tf.int64))
+Q2_MISTAKES = mistake_table(
+    """
+batch before the decode | | slow_decode takes one image: where in the chain must it run so that it sees single images?
+frozen augmentation | | Two epochs flip every image the same way: the flips of the first epoch are stored and replayed. What does the cache store, and where must the random step sit relative to it?
+no cache | | No cache: every epoch decodes every image again. Keep the decoded images after the first epoch, right after the slow step.
+cache before the decode | | Your cache stores the raw images, so slow_decode still runs every epoch. Cache what is slow to make.
+sequential decode | | The decode runs one image at a time. Let tf.data decode several at once (num_parallel_calls, AUTOTUNE).
+no prefetch | | Prefetch is missing: without it the model waits while the next batch is prepared.
+prefetch not last | | Put prefetch last, after batch, so it prepares whole batches while the model trains.
+order or labels changed | | Keep the order (no shuffle in this exercise) and keep each label with its image.
+images changed | | Each image must be slow_decode's output (in [0, 1]), flipped left-right or not: map slow_decode, then random_flip, and don't rescale again.
+epoch not whole | | One epoch is every image once, in batches of batch_size: no repeat(), no take(), no drop_remainder.
+"""
+)
 
 
-def _reference_rate(n_steps: int) -> float:
-    it = iter(_timing_dataset())
+def _epoch(ds: Any) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """One epoch of ``ds``: all images, all labels, and the first batch's shape."""
+    try:
+        with quiet_stderr():
+            batches = [(np.asarray(x), np.asarray(y)) for x, y in ds]
+    except Exception as exc:  # the learner's pipeline failed while running
+        raise LearnerError(exc, "") from None
+    return (*(np.concatenate(a) for a in zip(*batches)), batches[0][0].shape) if batches else ([], [], ())  # noqa: B905
+
+
+def _check_pipeline(fast_pipeline: Callable) -> None:
+    images, labels = lab_images(Q2_N)
+    ds = call(fast_pipeline, images, labels, Q2_BATCH)
+    expect(isinstance(ds, _tf().data.Dataset), "what fast_pipeline returns", expected="a tf.data.Dataset")
+    steps, where = transformations(ds), "the transformations of your pipeline"
+    chain = " → ".join(steps)
+    wrong = lambda name, what=where, got=chain: named(Q2_MISTAKES, name, what, got)
+    try:
+        xs, ys, shape = _epoch(ds)
+    except LearnerError as err:
+        if "batch" in steps and "map" in "".join(steps[steps.index("batch") :]):
+            raise wrong("batch before the decode", "running your pipeline", repr(err.error)) from None
+        raise
+    if shape != (Q2_BATCH, *IMAGE_SHAPE) or len(xs) != Q2_N:
+        raise wrong("epoch not whole", "one epoch", f"{len(xs)} images, first batch {shape}")
+    if not np.array_equal(ys, labels):
+        raise wrong("order or labels changed", "the labels, in order", ys[:8])
+    decoded = images.astype("float32") / 255.0
+    close = lambda x, d: np.allclose(x, d, atol=1e-6) or np.allclose(x, d[:, ::-1], atol=1e-6)
+    same = [close(x, d) for x, d in zip(xs, decoded, strict=True)]
+    if not all(same):
+        raise wrong("images changed", "the images", f"{same.count(False)} of {len(same)} differ")
+    if np.array_equal(xs, _epoch(ds)[0]):
+        raise wrong("frozen augmentation", "two epochs of your pipeline", "the same flips")
+    before = steps[: steps.index("cache")] if "cache" in steps else []
+    kept = [s for s in steps if s != "options"]
+    for name, bad in (
+        ("no cache", "cache" not in steps),
+        ("cache before the decode", not {"map", "parallel_map"} & set(before)),
+        ("sequential decode", "map" in before),
+        ("no prefetch", "prefetch" not in steps),
+        ("prefetch not last", kept[-1] != "prefetch"),
+    ):
+        if bad:
+            raise wrong(name)
+
+
+q2 = Exercise("Q2 · a fast input pipeline", _check_pipeline, hint=HINTS["q2"])
+
+
+# q3: the speed-up, measured
+
+Q3_MISTAKES = mistake_table(
+    """
+too slow | | A cached, parallel, prefetched pipeline should be at least twice as fast as the naive one once its first epoch is over. Do you skip a whole epoch of the fast pipeline before timing it? Run the cell again if the machine was busy.
+inverted | | Your ratio is below 1 for a pipeline that is much faster: divide the fast pipeline's rate by the slow one's, not the other way round.
+ignores its arguments | | Given the same pipeline twice, your function still reports a large speed-up: measure the two pipelines it is given.
+"""
+)
+
+
+def _fast_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int) -> Any:
+    """The probe's fast pipeline, to test the learner's measurement (Q2 checks theirs)."""
+    tf, auto = _tf(), _tf().data.AUTOTUNE
+    ds = tf.data.Dataset.from_tensor_slices((images, labels)).map(lambda i, lab: (slow_decode(i), lab), auto)
+    return ds.cache().map(random_flip, auto).batch(batch_size).prefetch(auto)
+
+
+def _check_speedup(speedup: Callable) -> None:
+    images, labels = lab_images(256)
+    value = as_number(call(speedup, naive_pipeline, _fast_pipeline, images, labels, 32), "the speed-up")
+    if value < MIN_SPEEDUP:
+        name = "inverted" if value < 0.5 else "too slow"
+        raise named(
+            Q3_MISTAKES, name, "speedup(naive, fast, ...) for a fast pipeline", f"{value:.2f}×", "≥ 2×"
+        )
+    same = as_number(call(speedup, naive_pipeline, naive_pipeline, images, labels, 32), "the speed-up")
+    if same >= MIN_SPEEDUP:
+        raise named(
+            Q3_MISTAKES, "ignores its arguments", "speedup(naive, naive, ...)", f"{same:.2f}×", "about 1×"
+        )
+
+
+MIN_SPEEDUP = 2.0
+q3 = Exercise("Q3 · the speed-up, measured", _check_speedup, hint=HINTS["q3"])
+
+
+def steps_per_second(dataset: Any, n_steps: int) -> float:
+    """Elements per second over ``n_steps`` elements, after one warm-up element (start-up is not throughput)."""
+    it = iter(dataset)
     next(it)
     start = time.perf_counter()
     for _ in range(n_steps):
@@ -173,520 +287,99 @@ def _reference_rate(n_steps: int) -> float:
     return n_steps / (time.perf_counter() - start)
 
 
-def _check_timer(steps_per_second: Callable) -> None:
-    got = call(steps_per_second, _timing_dataset(), N_STEPS)
-    if got is None:
-        raise Mismatch(
-            "what steps_per_second returns",
-            expected="a number (elements per second)",
-            got="None",
-            hint="End with `return n_steps / elapsed`.",
-        )
-    try:
-        rate = float(np.asarray(got).reshape(()))
-    except (TypeError, ValueError):
-        raise Mismatch("what steps_per_second returns", expected="a number", got=type(got).__name__) from None
-    right = _reference_rate(N_STEPS)
-    with_warmup = N_STEPS / (WARMUP_S + N_STEPS / right)
-    close = lambda a, b: 0.6 * b <= a <= 1.6 * b  # noqa: E731  (timings on a busy machine vary)
-    if close(rate, right):
-        return
-    shown = f"{rate:.3g}"
-    expected = f"about {right:.0f} steps/s (each of these steps takes {STEP_S * 1000:.0f} ms)"
-    if close(rate, with_warmup) or close(rate, (N_STEPS + 1) / (WARMUP_S + (N_STEPS + 1) / right)):
-        raise Mismatch(
-            "the rate on a dataset whose first element is slow",
-            expected=expected,
-            got=shown,
-            hint="You timed the warm-up: the first element pays for starting the pipeline (and, in "
-            "training, tracing the step), and would dominate a short measurement. Take one element "
-            "with next(iterator) before starting the clock.",
-        )
-    if rate < 5 and (close(1 / max(rate, 1e-9), right) or close(N_STEPS / max(rate, 1e-9), right)):
-        raise Mismatch(
-            "what steps_per_second returns",
-            expected=expected,
-            got=f"{shown} (a time in seconds?)",
-            hint="Return the rate, steps per second: n_steps divided by the seconds they took.",
-        )
-    raise Mismatch(
-        "the rate measured",
-        expected=expected,
-        got=shown,
-        hint="Take one warm-up element, then time exactly n_steps more with time.perf_counter(), "
-        "and return n_steps / elapsed.",
-    )
+def show_speedup(speedup: Callable, fast_pipeline: Callable) -> Any:
+    """Measure the learner's pipeline against the naive one with the learner's function, once Q2 and Q3 pass."""
+    for exercise, answer in ((q2, fast_pipeline), (q3, speedup)):
+        if not exercise.evaluate(answer).passed:
+            return print(f"finish {exercise.title.split(' ·')[0]} first, then run this cell again.")
+    value = speedup(naive_pipeline, fast_pipeline, *lab_images(256), 32)
+    print(f"your pipeline trains {value:.1f}× faster than the naive one (after its first epoch)")
 
 
-q1 = Exercise(
-    "Q1 · timing a pipeline",
-    _check_timer,
-    hint="it = iter(dataset); next(it) (warm-up); start = time.perf_counter(); next(it) n_steps times; "
-    "return n_steps / (time.perf_counter() - start).",
-    lab="lab09",
-    solution_id="q1",
-)
+# q4: gradient accumulation
+
+Q4_SIZES, Q4_FEATURES, Q4_HIDDEN, Q4_CLASSES, Q4_LR = (16, 16, 4), 4, 8, 3, 0.5
 
 
-# ---------------------------------------------------------------------------------------------
-# q2: the fast pipeline
-# ---------------------------------------------------------------------------------------------
-
-Q2_N, Q2_BATCH = 64, 16
-
-
-def _epoch(ds: Any) -> list[tuple[np.ndarray, np.ndarray]]:
-    from utils.env import quiet_stderr
-
-    try:
-        with quiet_stderr():  # a failing op also prints a C++ line; the exception says it all
-            return [(np.asarray(x), np.asarray(y)) for x, y in ds]
-    except Exception as exc:  # the learner's pipeline failed while running
-        raise LearnerError(exc, "") from None
-
-
-def _check_pipeline(fast_pipeline: Callable) -> None:
-    tf = _tf()
-    images, labels = lab_images(Q2_N)
-    ds = call(fast_pipeline, images, labels, Q2_BATCH)
-    expect(
-        isinstance(ds, tf.data.Dataset),
-        "what fast_pipeline returns",
-        expected="a tf.data.Dataset",
-        got=type(ds).__name__,
-        hint="Build the dataset from tf.data.Dataset.from_tensor_slices((images, labels)) and return it.",
-    )
-    steps = transformations(ds)
-    try:
-        first = _epoch(ds)
-    except LearnerError as err:
-        if "batch" in steps and "map" in "".join(steps[steps.index("batch") :]):
-            raise Mismatch(
-                "running your pipeline",
-                expected="batches of decoded images",
-                got=f"an error: {type(err.error).__name__}",
-                hint="slow_decode takes one image: map it *before* .batch(), so it sees single images.",
-            ) from None
-        raise
-    # values: the decoded image, flipped or not, in order, with its label
-    decoded = images.astype("float32") / 255.0
-    expect(
-        [x.shape for x, _ in first][:1] == [(Q2_BATCH, *IMAGE_SHAPE)],
-        "the shape of a batch",
-        expected=(Q2_BATCH, *IMAGE_SHAPE),
-        got=first[0][0].shape if first else "no batches",
-        hint="Batch decoded images: .batch(batch_size) after the maps.",
-    )
-    xs = np.concatenate([x for x, _ in first])
-    ys = np.concatenate([y for _, y in first])
-    expect(
-        len(xs) == Q2_N,
-        "the number of images in one epoch",
-        expected=Q2_N,
-        got=len(xs),
-        hint="One epoch is every image once: no repeat(), no take(), no drop_remainder.",
-    )
-    if not np.array_equal(ys, labels):
-        raise Mismatch(
-            "the labels, in order",
-            expected=labels[:8].tolist(),
-            got=ys[:8].tolist(),
-            hint="Keep the order (no shuffle in this exercise) and keep each label with its image.",
-        )
-    ok = [
-        np.allclose(x, d, atol=1e-6) or np.allclose(x, d[:, ::-1], atol=1e-6)
-        for x, d in zip(xs, decoded, strict=True)
-    ]
-    if not all(ok):
-        raise Mismatch(
-            "the images",
-            expected="each image decoded by slow_decode (values in [0, 1]), flipped left-right or not",
-            got=f"{ok.count(False)} of {len(ok)} images differ",
-            hint="Map slow_decode over the images, then random_flip; don't rescale again.",
-        )
-    # behaviour: the augmentation must differ between epochs
-    second = np.concatenate([x for x, _ in _epoch(ds)])
-    if np.array_equal(xs, second):
-        if "cache" in steps:
-            raise Mismatch(
-                "two epochs of your pipeline",
-                expected="different random flips in each epoch",
-                got="exactly the same images, flipped the same way",
-                hint="cache() comes after the random augmentation, so the flips of the first epoch are "
-                "stored and replayed: the augmentation is frozen. Cache right after slow_decode, "
-                "then map random_flip.",
-            )
-        raise Mismatch(
-            "two epochs of your pipeline",
-            expected="different random flips in each epoch",
-            got="the same images",
-            hint="Apply random_flip in the pipeline, after the cache.",
-        )
-    # structure
-    if "cache" not in steps:
-        raise Mismatch(
-            "the transformations of your pipeline",
-            expected="... → cache() → ...",
-            got=" → ".join(steps),
-            hint="No cache: every epoch decodes every image again. Add .cache() right after the "
-            "slow_decode map, so the slow work is done once.",
-        )
-    before_cache = steps[: steps.index("cache")]
-    if not any(s in ("map", "parallel_map") for s in before_cache):
-        raise Mismatch(
-            "the transformations of your pipeline",
-            expected="from_tensor_slices → map(slow_decode) → cache() → ...",
-            got=" → ".join(steps),
-            hint="The cache sits before the decode, so it stores the raw images and slow_decode still "
-            "runs every epoch. Cache *after* the slow_decode map.",
-        )
-    if "map" in before_cache:
-        raise Mismatch(
-            "the transformations of your pipeline",
-            expected="map(slow_decode, num_parallel_calls=tf.data.AUTOTUNE)",
-            got=" → ".join(steps),
-            hint="The decode runs one image at a time. Give the map num_parallel_calls=tf.data.AUTOTUNE "
-            "so several images are decoded at once.",
-        )
-    if "prefetch" not in steps:
-        raise Mismatch(
-            "the transformations of your pipeline",
-            expected="... → batch → prefetch(tf.data.AUTOTUNE)",
-            got=" → ".join(steps),
-            hint="Prefetch is missing: without it the model waits while the next batch is prepared. "
-            "End the pipeline with .prefetch(tf.data.AUTOTUNE).",
-        )
-    if [s for s in steps if s != "options"][-1] != "prefetch":
-        raise Mismatch(
-            "the transformations of your pipeline",
-            expected="... → batch → prefetch(tf.data.AUTOTUNE) (last)",
-            got=" → ".join(steps),
-            hint="Put prefetch last, after batch, so it prepares whole batches while the model trains.",
-        )
-
-
-q2 = Exercise(
-    "Q2 · a fast input pipeline",
-    _check_pipeline,
-    hint="from_tensor_slices → map(decode, num_parallel_calls=AUTOTUNE) → cache() → map(random_flip, "
-    "num_parallel_calls=AUTOTUNE) → batch(batch_size) → prefetch(AUTOTUNE).",
-    lab="lab09",
-    solution_id="q2",
-)
-
-
-# ---------------------------------------------------------------------------------------------
-# q3: the speed-up, measured
-# ---------------------------------------------------------------------------------------------
-
-MIN_SPEEDUP = 2.0
-
-
-def _check_speedup(speedup: Any) -> None:
-    if speedup is None or speedup is Ellipsis:
-        raise NotDone
-    value = float(speedup)
-    expect(
-        value >= MIN_SPEEDUP,
-        "the measured speed-up of your pipeline over the naive one",
-        expected=f"at least {MIN_SPEEDUP:g}×",
-        got=f"{value:.2f}×",
-        hint="Check Q2's pipeline: is the cache right after the decode, and prefetch last? Run the "
-        "cell again if the machine was busy.",
-    )
-
-
-q3 = Exercise(
-    "Q3 · the speed-up, measured",
-    _check_speedup,
-    hint="Finish Q1 and Q2; prove_speedup then measures both pipelines with your timer.",
-    lab="lab09",
-    not_done="not done yet: finish Q1 and Q2 first, then run this cell again.",
-)
-
-
-def prove_speedup(
-    fast_pipeline: Callable, steps_per_second: Callable, *, n_images: int = 256, batch_size: int = 32
-) -> Any:
-    """Measure the naive pipeline and the learner's with the learner's timer; show them; check q3.
-
-    The learner's pipeline is measured after one whole epoch (``.repeat().skip(epoch)``: the first
-    ``next`` runs the first epoch, which fills the cache, as the timer's warm-up). Returns the pandas
-    DataFrame of the rates, or the not-done :class:`~utils.checks.Feedback` while Q1 or Q2 fail.
-    """
-    for exercise, answer in ((q1, steps_per_second), (q2, fast_pipeline)):
-        feedback = exercise.evaluate(answer)
-        if not feedback.passed:
-            q3.check(None)
-            return None
-    import pandas as pd
-
-    images, labels = lab_images(n_images)
-    per_epoch = n_images // batch_size
-    n = per_epoch
-    naive_rate = float(steps_per_second(naive_pipeline(images, labels, batch_size).repeat(), n))
-    fast = fast_pipeline(images, labels, batch_size).repeat().skip(per_epoch)
-    fast_rate = float(steps_per_second(fast, n))
-    table = pd.DataFrame(
-        {"steps/s": [naive_rate, fast_rate]},
-        index=["naive pipeline", "your pipeline (after the first epoch)"],
-    ).round(1)
-    from utils.checks import _display
-
-    _display(table)
-    print(f"speed-up: {fast_rate / naive_rate:.1f}×")
-    q3.check(fast_rate / naive_rate)
-    return None
-
-
-# ---------------------------------------------------------------------------------------------
-# q4: the distributed training step
-# ---------------------------------------------------------------------------------------------
-
-
-class _RecordingStrategy:
-    """Wraps a strategy and records the calls of ``run`` and ``reduce`` (everything else passes)."""
-
-    def __init__(self, strategy: Any):
-        self._strategy = strategy
-        self.runs = 0
-        self.reduce_ops: list[str] = []
-
-    def run(self, fn: Callable, args: Any = (), kwargs: Any = None, options: Any = None) -> Any:
-        self.runs += 1
-        return self._strategy.run(fn, args=args, kwargs=kwargs, options=options)
-
-    def reduce(self, reduce_op: Any, value: Any, axis: Any = None) -> Any:
-        self.reduce_ops.append(str(getattr(reduce_op, "value", reduce_op)).upper())
-        return self._strategy.reduce(reduce_op, value, axis=axis)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._strategy, name)
-
-
-_STRATEGY: list[Any] = []
-
-
-def _strategy() -> Any:
-    """MirroredStrategy over the first two logical CPUs (one if the CPU was not split); made once."""
-    tf = _tf()
-    if not _STRATEGY:
-        from utils.env import quiet_stderr
-
-        devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
-        with quiet_stderr():
-            _STRATEGY.append(tf.distribute.MirroredStrategy(devices))
-    return _STRATEGY[0]
-
-
-Q4_BATCH, Q4_FEATURES, Q4_HIDDEN, Q4_CLASSES, Q4_LR = 16, 4, 8, 3, 0.5
-
-
-def _q4_problem() -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+def q4_problem() -> tuple[list[tuple[np.ndarray, np.ndarray]], list[np.ndarray]]:
+    """Micro-batches of 16, 16 and 4 examples (the last one unlike the others) and the start weights."""
     rng = np.random.default_rng(9)
-    x = rng.normal(size=(Q4_BATCH, Q4_FEATURES)).astype("float32")
-    y = rng.integers(0, Q4_CLASSES, Q4_BATCH).astype("int32")
-    w = [
-        rng.normal(size=(Q4_FEATURES, Q4_HIDDEN)).astype("float32") / 2,
-        np.full(Q4_HIDDEN, 0.1, "float32"),
-        rng.normal(size=(Q4_HIDDEN, Q4_CLASSES)).astype("float32") / 2,
-        np.zeros(Q4_CLASSES, "float32"),
-    ]
-    return x, y, w
+    x = (
+        rng.normal(size=(sum(Q4_SIZES), Q4_FEATURES)).astype("float32")
+        * np.repeat([1, 1, 3], Q4_SIZES)[:, None]
+    )
+    y, cuts = rng.integers(0, Q4_CLASSES, len(x)).astype("int32"), np.cumsum(Q4_SIZES)[:-1]
+    w = [rng.normal(size=(Q4_FEATURES, Q4_HIDDEN)) / 2, np.full(Q4_HIDDEN, 0.1)]
+    w += [rng.normal(size=(Q4_HIDDEN, Q4_CLASSES)) / 2, np.zeros(Q4_CLASSES)]
+    return list(zip(np.split(x, cuts), np.split(y, cuts))), [a.astype("float32") for a in w]  # noqa: B905
 
 
-def _q4_model(w: list[np.ndarray]) -> Any:
-    """The probe model, with weights ``w``: a hidden ReLU layer, then float32 logits.
-
-    The hidden layer follows the active dtype policy, so under ``mixed_float16`` or
-    ``mixed_bfloat16`` it computes at 16 bits as the learner's own models do; the output layer is
-    float32, as a classifier's last layer should be under mixed precision.
-    """
+def q4_model(w: list[np.ndarray]) -> Any:
+    """A hidden ReLU layer at the active dtype policy, then float32 logits; weights ``w``."""
     import keras
 
-    model = keras.Sequential(
-        [
-            keras.Input((Q4_FEATURES,)),
-            keras.layers.Dense(Q4_HIDDEN, activation="relu"),
-            keras.layers.Dense(Q4_CLASSES, dtype="float32"),
-        ]
-    )
+    layers = [
+        keras.layers.Dense(Q4_HIDDEN, activation="relu"),
+        keras.layers.Dense(Q4_CLASSES, dtype="float32"),
+    ]
+    model = keras.Sequential([keras.Input((Q4_FEATURES,)), *layers])
     model.set_weights(w)
     return model
 
 
-def _q4_reference(x: np.ndarray, y: np.ndarray, w: list[np.ndarray], global_batch: int) -> tuple[list, float]:
-    """The right update and loss, on one device: grad of sum(per-example loss) / global_batch.
-
-    Computed by the same model at the active dtype policy, so it is rounded as the learner's step is.
-    """
+def _update(batches: list, w: list, divide="global", each=False, last_only=False, apply=True) -> np.ndarray:
+    """The weight change of one accumulated step at the active policy; the keywords give the mistakes."""
     tf = _tf()
     import keras
 
-    model = _q4_model(w)
+    model, total, k, acc = q4_model(w), sum(len(x) for x, _ in batches), len(batches), None
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(loss_fn(y, model(x, training=True))) / global_batch
-    grads = tape.gradient(loss, model.trainable_variables)
-    return [-Q4_LR * g.numpy() for g in grads], float(loss)
+    for x, y in batches:
+        with tf.GradientTape() as tape:
+            per = loss_fn(y, model(x, training=True))
+            s, m = tf.reduce_sum(per), tf.reduce_mean(per)
+            loss = {"global": s / total, "mean": m, "sum": s, "means": m / k, "k": s / total / k}[divide]
+        grads = [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
+        if each:
+            model.set_weights([v - Q4_LR * g for v, g in zip(model.get_weights(), grads)])  # noqa: B905
+        acc = grads if acc is None or last_only else [a + g for a, g in zip(acc, grads)]  # noqa: B905
+    new = model.get_weights() if each else [v - Q4_LR * g * apply for v, g in zip(w, acc)]  # noqa: B905
+    return np.concatenate([(a - b).ravel() for a, b in zip(new, w)])  # noqa: B905
 
 
-def _q4_rtol() -> float:
-    """How closely a right step matches the reference: 1e-3 in float32, wider at 16 bits.
-
-    The replicas add their gradients in another order than one device does, which moves the last
-    bits: about 1e-7 in float32, 1e-3 in float16, 1e-2 in bfloat16 (utils.env.tolerance gives 1e-2
-    and 6e-2 for those two). The mistakes are 2× or more off.
+Q4_MISTAKES = mistake_table(
     """
-    from utils.env import tolerance
-
-    return max(1e-3, tolerance()["rtol"])
-
-
-def _check_step(step: Callable) -> None:
-    tf = _tf()
-    import keras
-
-    from utils.env import quiet_stderr
-
-    strategy = _strategy()
-    replicas = strategy.num_replicas_in_sync
-    # with one device, say the global batch is twice what it sees, as if another replica held the rest
-    global_batch = Q4_BATCH if replicas > 1 else 2 * Q4_BATCH
-    x, y, w = _q4_problem()
-    with strategy.scope():
-        model = _q4_model(w)
-        optimizer = keras.optimizers.SGD(Q4_LR)
-        optimizer.build(model.trainable_variables)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
-    with quiet_stderr(also=r"GeneratorDatasetOp|will not be optimized"):
-        dist = strategy.experimental_distribute_dataset(
-            tf.data.Dataset.from_tensor_slices((x, y)).batch(Q4_BATCH)
-        )
-        batch = next(iter(dist))
-    spy = _RecordingStrategy(strategy)
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel(
-        "ERROR"
-    )  # "Using MirroredStrategy eagerly has significant overhead": true, not the point here
-    try:
-        got = call(step, spy, model, optimizer, loss_fn, batch, global_batch)
-    except LearnerError:
-        if spy.runs == 0:
-            raise Mismatch(
-                "how your step runs",
-                expected="strategy.run(replica_step, args=(dist_batch,))",
-                got="an error, and strategy.run was never called",
-                hint="You forgot strategy.run: the distributed batch holds one part per replica, and "
-                "only strategy.run hands each replica its part and runs your step there.",
-            ) from None
-        raise
-    finally:
-        logger.setLevel(level)
-    if spy.runs == 0:
-        raise Mismatch(
-            "how your step runs",
-            expected="strategy.run(replica_step, args=(dist_batch,))",
-            got="strategy.run was never called",
-            hint="You forgot strategy.run: without it the step does not run on each replica. Call "
-            "strategy.run(replica_step, args=(dist_batch,)).",
-        )
-    if isinstance(got, tf.distribute.DistributedValues) or (not spy.reduce_ops and replicas > 1):
-        raise Mismatch(
-            "what your step returns",
-            expected="one loss: strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica_losses, axis=None)",
-            got="the per-replica losses, not reduced",
-            hint="Combine the replicas' losses with strategy.reduce(tf.distribute.ReduceOp.SUM, ..., axis=None).",
-        )
-    if any("MEAN" in op for op in spy.reduce_ops):
-        raise Mismatch(
-            "how the replicas' losses are combined",
-            expected="ReduceOp.SUM",
-            got="ReduceOp.MEAN",
-            hint="Each replica's loss is already divided by the global batch size, so adding them gives the "
-            "mean over the global batch; MEAN would divide by the number of replicas once more. Use SUM.",
-        )
-    right_delta, right_loss = _q4_reference(x, y, w, global_batch)
-    got_delta = [a - b for a, b in zip(model.get_weights(), w, strict=True)]
-    flat_right = np.concatenate([d.ravel() for d in right_delta])
-    flat_got = np.concatenate([d.ravel() for d in got_delta])
-    if np.allclose(flat_got, 0.0, atol=1e-8):
-        raise Mismatch(
-            "the weights after your step",
-            expected="updated by the optimizer",
-            got="unchanged",
-            hint="Apply the gradients inside the replica step: optimizer.apply_gradients(zip(grads, "
-            "model.trainable_variables)).",
-        )
-    rtol = _q4_rtol()
-    ratio = float(flat_got @ flat_right / (flat_right @ flat_right))
-    # the update is `ratio` times the right one, up to rounding (measured on the whole vector, so an
-    # entry near zero, where a few roundings are a large fraction, does not decide alone)
-    off = np.linalg.norm(flat_got - ratio * flat_right) / max(abs(ratio) * np.linalg.norm(flat_right), 1e-12)
-    consistent = bool(off <= rtol)
-    per_replica_batch = Q4_BATCH // replicas
-    what = "the weight update of one step"
-    expected = f"the gradient of the mean loss over the global batch of {global_batch}"
-    if consistent and np.isclose(ratio, 1.0, rtol=rtol):
-        expect_loss = float(np.asarray(got).reshape(())) if got is not None else None
-        if expect_loss is None or not np.isclose(expect_loss, right_loss, rtol=rtol):
-            raise Mismatch(
-                "the loss your step returns",
-                expected=f"{right_loss:.5f} (the mean over the global batch)",
-                got="None" if expect_loss is None else f"{expect_loss:.5f}",
-                hint="Return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica_losses, axis=None).",
-            )
-        return
-    if consistent and np.isclose(ratio, global_batch / per_replica_batch, rtol=rtol):
-        raise Mismatch(
-            what,
-            expected=expected,
-            got=f"{ratio:.0f}× too large",
-            hint="You averaged over each replica's own examples (reduce_mean, or dividing by the per-replica "
-            "batch): the strategy then adds the replicas' gradients, which makes them "
-            f"{ratio:.0f}× too large. Use tf.nn.compute_average_loss(per_example_loss, "
-            "global_batch_size=global_batch_size).",
-        )
-    if consistent and np.isclose(ratio, global_batch, rtol=rtol):
-        raise Mismatch(
-            what,
-            expected=expected,
-            got=f"{ratio:.0f}× too large",
-            hint="You summed the per-example losses without dividing: divide by the global batch size, "
-            "with tf.nn.compute_average_loss(per_example_loss, global_batch_size=global_batch_size).",
-        )
-    if consistent and np.isclose(ratio, 1 / global_batch, rtol=rtol):
-        raise Mismatch(
-            what,
-            expected=expected,
-            got=f"{global_batch}× too small",
-            hint="You divided by the global batch twice: tf.nn.compute_average_loss already does it; "
-            "give it the per-example losses (reduction=None), not their mean.",
-        )
-    if consistent and ratio < 0:
-        raise Mismatch(
-            what,
-            expected=expected,
-            got="a step uphill",
-            hint="Minimise the loss: don't negate the gradients.",
-        )
-    raise Mismatch(
-        what,
-        expected=expected,
-        got=f"{ratio:.3g}× the right update" if consistent else "a different update",
-        hint="In the replica step: per_example = loss_fn(y, model(x, training=True)); loss = "
-        "tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size); then the "
-        "gradients of that loss, applied with the optimizer.",
-    )
-
-
-q4 = Exercise(
-    "Q4 · the distributed training step",
-    _check_step,
-    hint="per_replica = strategy.run(replica_step, args=(dist_batch,)) where replica_step uses "
-    "tf.nn.compute_average_loss(..., global_batch_size=global_batch_size) and applies the gradients; "
-    "return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None).",
-    lab="lab09",
-    solution_id="q4",
+each micro-batch's mean, summed | divide='mean' | Your update is about as many times too large as there are micro-batches: each micro-batch's loss is its own mean, and the means are added up. Divide by the size of the whole batch instead.
+mean of the means | divide='means' | Your update weighs every micro-batch alike, but the last one holds fewer examples. Each example must count once, whatever micro-batch it is in.
+summed, not divided | divide='sum' | Your update is far too large: the per-example losses are summed without dividing by the number of examples in the whole batch.
+divided by the micro-batches too | divide='k' | Your update is too small by the number of micro-batches: the loss is already divided by the whole batch's size, so don't divide the sum of gradients again.
+an update per micro-batch | divide='mean', each=True | You applied the gradients after every micro-batch: several small steps, not one step on the whole batch. Add the gradients up and apply them once, at the end.
+only the last micro-batch | last_only=True | Only the last micro-batch's gradients reached the update: the running total is replaced instead of added to.
+no update | apply=False | The weights did not change: apply the accumulated gradients with the optimizer.
+wrong loss returned | | Return the mean per-example loss over the whole batch: the sum of the micro-batches' scaled losses.
+""",
+    _update,
 )
+
+
+def _check_accumulation(step: Callable) -> None:
+    import keras
+
+    batches, w = q4_problem()
+    model, optimizer = q4_model(w), keras.optimizers.SGD(Q4_LR)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+    got_loss = call(step, model, optimizer, loss_fn, [(x.copy(), y.copy()) for x, y in batches])
+    got = np.concatenate([(a - b).ravel() for a, b in zip(model.get_weights(), w)])  # noqa: B905
+    right = _update(batches, w)
+    eps = max(1e-4, tolerance()["rtol"])  # 16-bit layers round the gradients: 1e-2 (float16), 6e-2 (bfloat16)
+    tol = {"rtol": eps, "atol": eps * float(np.abs(right).max())}
+    what = f"the weight change of one step on micro-batches of {Q4_SIZES} examples"
+    describe = f"the gradient of the mean loss over all {sum(Q4_SIZES)} examples, applied once"
+    judge(got, right, Q4_MISTAKES, what=what, inputs=(batches, w), tol=tol, describe=describe)
+    x, y = (np.concatenate(a) for a in zip(*batches))  # noqa: B905
+    right_loss = float(np.mean(loss_fn(y, q4_model(w)(x))))
+    if got_loss is None or abs(as_number(got_loss, "the loss returned") - right_loss) > eps * right_loss:
+        raise named(Q4_MISTAKES, "wrong loss returned", "the loss your step returns", repr(got_loss)[:60])
+
+
+q4 = Exercise("Q4 · gradient accumulation", _check_accumulation, hint=HINTS["q4"])
