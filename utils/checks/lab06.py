@@ -1,580 +1,329 @@
-"""Checks for Lab 06 (attention): scaled dot-product attention and its masks.
+"""Checks for Lab 06 (attention): attention with a score bias, multi-head attention built from it, and
+two things the lesson does not show, a prefix-LM mask and ALiBi's distance bias.
 
-The four exercises:
-
-* ``q1``: ``attention(q, k, v, mask=None)`` returns ``(output, weights)`` with
-  ``weights = softmax(q kᵀ / √d_k)`` over the keys and ``output = weights v``; where the boolean
-  ``mask`` is False the score is replaced by a large negative number (or −∞) before the softmax;
-* ``q2``: ``padding_mask(token_ids)`` returns a boolean (batch, 1, T) mask, True for the real
-  tokens (id ≠ 0): it hides padded *keys* from every query;
-* ``q3``: ``causal_mask(length)`` returns a boolean (T, T) mask, True on and below the diagonal;
-* ``q4``: ``decoder_mask(token_ids)`` returns both at once, (batch, T, T).
-
-A wrong answer is compared with the mistakes learners make (no √d_k, dividing by d_k, masking with 0,
-masking after the softmax, the softmax over the queries, the mask read the wrong way round, padded
-queries masked instead of keys, the diagonal masked, one future position let through, ...), computed
-here on the same inputs, and the feedback names the one it matches (the nearest of them).
-
-An answer written with Keras layers computes at the active Keras policy's precision (float16 on a T4
-GPU, bfloat16 on a TPU), and one may come back in that dtype: the checks then compare within what that
-precision can promise (:func:`utils.env.tolerance`) instead of ``TOL``. The known mistakes differ from
-the right weights by more than 0.2 on the probes, well beyond bfloat16's tolerance.
+* ``q1`` ``attention(q, k, v, mask=None, bias=None)`` over any leading axes. Mistakes: no √d_k, ÷ d_k,
+  softmax over the queries, hidden scores set to 0, mask after the softmax, the wrong way round or
+  ignored, the bias scaled with the scores, subtracted or ignored.
+* ``q2`` ``multi_head_attention(query, context, w_q, w_k, w_v, w_o, num_heads, mask=None)``, equal to
+  ``keras.layers.MultiHeadAttention`` without biases. Mistakes: heads split along the wrong axis (two
+  ways), not put back in order, no output projection, one head, scaling by √d_model, keys and values
+  from the query, mask ignored.
+* ``q3`` ``prefix_lm_mask(token_ids, prefix_lengths)``. Mistakes: causal only, bidirectional
+  everywhere, prefix one too long or short, along the queries, one length for all, padding ignored,
+  padded queries hidden, combined with *or*.
+* ``q4`` ``alibi_bias(length, num_heads)``. Mistakes: sign flipped, slopes from 2⁰, the 8 forgotten,
+  slopes reversed, no absolute value, the axes in another order.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from utils.checks import Exercise, Mismatch, call, expect
+from utils.checks import Exercise, Mismatch, Mistake, answer_tolerance, as_array, call, judge, softmax
 
-__all__ = [
-    "attention_variants",
-    "causal_variants",
-    "padding_variants",
-    "probe",
-    "q1",
-    "q2",
-    "q3",
-    "q4",
-    "reference_attention",
-    "show_attention",
+__all__ = ["q1", "q2", "q3", "q4", "reference_attention", "reference_mha", "show_attention"]
+
+PAD_IDS = np.array([[7, 3, 9, 4, 0, 0], [4, 1, 6, 2, 8, 5], [5, 2, 0, 0, 0, 0]])  # 4, 6 and 2 real tokens
+PREFIXES = np.array([2, 3, 1])
+EXACT = {"rtol": 0.0, "atol": 0.5}  # booleans: equal or not
+
+
+def variants(fn: Callable) -> Callable[..., Mistake]:
+    """``M = variants(f)``; ``M(name, hint, **kw)`` is the mistake that computes ``f(*inputs, **kw)``."""
+    return lambda name, hint, **kw: Mistake(name, hint, lambda *inputs: fn(*inputs, **kw))
+
+
+def _weights(q, k, v, mask, bias, *, scale="√d_k", fill=-np.inf, bias_at="after", mask_at="before", axis=-1):
+    """Attention weights: right with the defaults; each keyword names a way to get them wrong."""
+    q, k = np.asarray(q, np.float64), np.asarray(k, np.float64)
+    s = q @ np.swapaxes(k, -1, -2)
+    b = 0.0 if bias is None or bias_at == "ignored" else np.asarray(bias, np.float64)
+    s = s + b if bias_at == "before" else s
+    s = s / {"√d_k": np.sqrt(q.shape[-1]), "d_k": q.shape[-1], "none": 1.0}[scale]
+    s = s + b if bias_at == "after" else s - b if bias_at == "minus" else s
+    m = None if mask is None else np.broadcast_to(np.asarray(mask, bool), s.shape)
+    if m is not None and mask_at in ("before", "zero"):
+        s = np.where(m, s, 0.0 if mask_at == "zero" else fill)
+    if m is not None and mask_at == "inverted":
+        s = np.where(m, -np.inf, s)
+        s = np.where(np.isfinite(s).any(-1, keepdims=True), s, 0.0)  # a row with nothing left: uniform
+    w = softmax(s, axis)
+    return w * m if m is not None and mask_at == "after" else w
+
+
+def reference_attention(q, k, v, mask=None, bias=None) -> tuple[np.ndarray, np.ndarray]:
+    """(output, weights) of softmax(q kᵀ / √d_k + bias) v in float64; mask True = the key may be seen."""
+    w = _weights(q, k, v, mask, bias)
+    return w @ np.asarray(v, np.float64), w
+
+
+# ------------------------------------------------------------------------------------------------
+# q1: attention over any leading axes, with a mask and an additive bias
+# ------------------------------------------------------------------------------------------------
+
+M = variants(_weights)
+# fmt: off
+Q1_MISTAKES = [
+    M("no √d_k", "The scores grow with the size of the vectors: what keeps them near unit scale?", scale="none"),
+    M("divided by d_k", "A sum of d_k unit-variance products has variance d_k: divide by its standard deviation, not by d_k.", scale="d_k"),
+    M("softmax over the queries", "Each query's weights over the keys must sum to 1: which axis holds the keys?", fill=-1e9, axis=-2),
+    M("softmax over the queries", "Each query's weights over the keys must sum to 1: which axis holds the keys?", axis=-2),
+    M("hidden scores set to 0", "e⁰ = 1: a score of 0 still gets weight. Which score gives a weight of exactly 0?", mask_at="zero"),
+    M("mask applied after the softmax", "Zeroed weights leave rows that no longer sum to 1: mask the scores, before the softmax.", mask_at="after"),
+    M("mask the wrong way round", "True means 'may look at': keep the score where the mask is True.", mask_at="inverted"),
+    M("mask ignored", "The hidden keys still get weight: use `mask` on the scores, before the softmax.", mask_at="ignored"),
+    M("bias scaled with the scores", "The bias is added to the scores *after* the √d_k scaling; yours was divided by √d_k too.", bias_at="before"),
+    M("bias subtracted", "The bias is added to the scaled scores as it is: check its sign.", bias_at="minus"),
+    M("bias ignored", "Your weights do not change with `bias`: add it to the scaled scores, before masking.", bias_at="ignored"),
 ]
-
-TOL = 1e-4  # float32 answers; half-precision ones get utils.env.tolerance() (see _tolerance)
-PAD_IDS = np.array([[7, 3, 9, 0, 0, 0], [4, 1, 6, 2, 8, 0], [5, 2, 0, 0, 0, 0]])  # 3, 5 and 2 real tokens
+# fmt: on
 
 
-def _softmax(scores: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Softmax along ``axis``; −∞ scores get weight 0 (a slice of −∞ only gives NaN, as it would in float)."""
-    top = np.max(np.where(np.isneginf(scores), -1e300, scores), axis=axis, keepdims=True)
-    e = np.exp(scores - top)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return e / e.sum(axis=axis, keepdims=True)
-
-
-def reference_attention(
-    q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return (output, weights) of softmax(q kᵀ / √d_k) v in float64; mask True = the key may be seen."""
-    return attention_variants(q, k, v, mask)["right"]
-
-
-def attention_variants(
-    q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | None = None
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Return ``{name: (output, weights)}`` for the right attention and each known mistake."""
-    q, k, v = (np.asarray(a, dtype=np.float64) for a in (q, k, v))
-    raw = q @ np.swapaxes(k, -1, -2)
-    d_k, d_v = q.shape[-1], v.shape[-1]
-
-    def hide(scores: np.ndarray, allowed: np.ndarray | None, value: float = -np.inf) -> np.ndarray:
-        return scores if allowed is None else np.where(allowed, scores, value)
-
-    def result(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return weights @ v, weights
-
-    m = None if mask is None else np.asarray(mask, dtype=bool)
-    out = {
-        "right": result(_softmax(hide(raw / np.sqrt(d_k), m))),
-        "no_scale": result(_softmax(hide(raw, m))),
-        "scale_by_dk": result(_softmax(hide(raw / d_k, m))),
-        # (with -1e9 for the mask, as most learners write it: with −∞ a hidden key's column is NaN)
-        "softmax_over_queries": result(_softmax(hide(raw / np.sqrt(d_k), m, -1e9), axis=-2)),
-    }
-    if d_v != d_k:
-        out["scale_by_dv"] = result(_softmax(hide(raw / np.sqrt(d_v), m)))
-    if m is not None and not m.all():
-        scaled = raw / np.sqrt(d_k)
-        out["mask_with_zero"] = result(_softmax(np.where(m, scaled, 0.0)))
-        out["mask_after_softmax"] = result(_softmax(scaled) * m)
-        flipped = np.where(m, -np.inf, scaled)
-        rows_alive = np.isfinite(flipped).any(axis=-1, keepdims=True)
-        flipped = np.where(rows_alive, flipped, 0.0)  # a row with nothing left: uniform, not NaN
-        out["mask_inverted"] = result(_softmax(flipped))
-        out["mask_ignored"] = result(_softmax(scaled))
-    return out
-
-
-def probe(
-    batch: int = 2, t_q: int = 4, t_k: int = 6, d_k: int = 16, d_v: int = 5, seed: int = 6
-) -> tuple[np.ndarray, ...]:
-    """Return float32 (q, k, v) whose scores are large enough for every mistake to show."""
-    rng = np.random.default_rng(seed)
-    q = rng.normal(size=(batch, t_q, d_k)) * 1.5
-    k = rng.normal(size=(batch, t_k, d_k)) * 1.5
-    v = rng.normal(size=(batch, t_k, d_v))
-    return tuple(a.astype("float32") for a in (q, k, v))
-
-
-# ---------------------------------------------------------------------------------------------
-# q1: scaled dot-product attention
-# ---------------------------------------------------------------------------------------------
-
-ATTENTION_HINTS = {
-    "no_scale": "You forgot to divide the scores by √d_k. Without it the dot products grow with the "
-    "size of the vectors and the softmax saturates: `scores = q @ kᵀ / np.sqrt(d_k)` with "
-    "`d_k = q.shape[-1]`.",
-    "scale_by_dk": "You divided the scores by d_k instead of √d_k. The dot product of two vectors with "
-    "unit-variance entries has variance d_k, so its standard deviation is √d_k: divide by "
-    "`np.sqrt(d_k)`.",
-    "scale_by_dv": "You scaled by the square root of the *values'* size. d_k is the size of the queries and "
-    "keys, `q.shape[-1]`; the values can have another size.",
-    "softmax_over_queries": "Your softmax runs over the wrong axis (the queries). Each query's weights over "
-    "the keys must sum to 1: take the softmax over the last axis, `axis=-1`.",
-    "mask_with_zero": "You set the hidden scores to 0. But e⁰ = 1, so a hidden key still gets weight. Set "
-    "them to a large negative number (−1e9) or −∞ before the softmax: "
-    "`np.where(mask, scores, -1e9)`.",
-    "mask_after_softmax": "You applied the mask after the softmax, so the weights of each query no longer "
-    "sum to 1. Mask the *scores* (a large negative number where the mask is False), then take the "
-    "softmax.",
-    "mask_inverted": "Your mask works the wrong way round: it hides the keys where the mask is True. In "
-    "this lab True means 'may look at': keep the score where the mask is True, "
-    "`np.where(mask, scores, -1e9)`.",
-    "mask_ignored": "Your function ignores `mask`: the hidden keys still get weight. Before the softmax, "
-    "replace the scores where the mask is False by a large negative number.",
-}
-
-
-def _as_array(value: Any, what: str) -> np.ndarray:
-    try:
-        arr = np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise Mismatch(what, expected="an array", got=type(value).__name__) from None
-    return arr
-
-
-def _run_attention(fn: Callable, q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: Any) -> tuple:
-    got = call(fn, q, k, v) if mask is None else call(fn, q, k, v, mask)
-    if got is None or got is Ellipsis:
-        raise Mismatch(
-            "what your function returns",
-            expected="a pair (output, weights)",
-            got=repr(got),
-            hint="End the function with `return output, weights`.",
-        )
+def _pair(got: Any, what: str) -> tuple[Any, Any]:
     if not isinstance(got, tuple | list) or len(got) != 2:
+        hint = "Return the output and the weights, in that order."
         raise Mismatch(
-            "what your function returns",
-            expected="a pair (output, weights)",
-            got=type(got).__name__ if not hasattr(got, "shape") else f"one array of shape {tuple(got.shape)}",
-            hint="Return both: `return weights @ v, weights`.",
+            f"what {what} returns", expected="a pair (output, weights)", got=type(got).__name__, hint=hint
         )
-    tol = _tolerance(got[0], got[1])
-    out, weights = _as_array(got[0], "the output"), _as_array(got[1], "the weights")
-    b, t_q, t_k, d_v = q.shape[0], q.shape[1], k.shape[1], v.shape[-1]
-    if out.shape == (b, t_q, t_k) and weights.shape == (b, t_q, d_v):
-        raise Mismatch(
-            "the order of what your function returns",
-            expected="(output, weights)",
-            got="(weights, output)",
-            hint="Return the output first: `return output, weights`.",
-        )
-    expect(
-        weights.shape == (b, t_q, t_k),
-        "the shape of the weights",
-        expected=(b, t_q, t_k),
-        got=weights.shape,
-        hint="The weights are (batch, queries, keys): `q @ k` with k's last two axes swapped, "
-        "`np.swapaxes(k, -1, -2)` (not `k.T`, which also moves the batch axis).",
-    )
-    expect(
-        out.shape == (b, t_q, d_v),
-        "the shape of the output",
-        expected=(b, t_q, d_v),
-        got=out.shape,
-        hint="The output is the weights times the values: `weights @ v`, (batch, queries, d_v).",
-    )
-    return out, weights, tol
+    return got[0], got[1]
 
 
-HALF = ("float16", "bfloat16")  # the compute dtypes of the mixed-precision policies
-
-
-def _dtype_name(value: Any) -> str:
-    dtype = getattr(value, "dtype", None)
-    return str(getattr(dtype, "name", dtype))
-
-
-def _tolerance(*answers: Any) -> dict[str, float]:
-    """Return ``{"rtol", "atol"}`` for the learner's answers at the precision they were computed in.
-
-    ``TOL`` for float32 work. If the active Keras policy computes in float16 or bfloat16 (the
-    learner's Keras layers then do), or an answer comes back in one of them, what that precision
-    can promise, the looser of the two when both occur.
-    """
-    from utils.env import compute_dtype, tolerance
-
-    dtypes = {_dtype_name(a) for a in answers}
-    if "keras" in sys.modules:  # Keras layers compute at the policy's (without Keras, none ran)
-        dtypes.add(compute_dtype())
-    tol = {"rtol": 1e-5, "atol": TOL}
-    for dtype in HALF:
-        if dtype in dtypes:
-            tol = {k: max(v, tolerance(dtype)[k]) for k, v in tol.items()}
-    return tol
-
-
-def _distance(got: np.ndarray, ref: np.ndarray, tol: dict[str, float]) -> float:
-    """Return the largest error of ``got`` in units of the tolerance: at most 1 means close."""
-    if got.shape != ref.shape:
-        return float("inf")
-    if got.size == 0:
-        return 0.0
-    with np.errstate(invalid="ignore"):
-        d = np.abs(got - ref) / (tol["atol"] + tol["rtol"] * np.abs(ref))
-    return float("inf") if np.isnan(d).any() else float(np.max(d))
-
-
-def _match(
-    out: np.ndarray, weights: np.ndarray, variants: dict[str, tuple], tol: dict[str, float]
-) -> str | None:
-    """Return the variant nearest to (out, weights) if within ``tol``; else the mistake whose weights are."""
-    both = {
-        name: max(_distance(weights, ref_w, tol), _distance(out, ref_out, tol))
-        for name, (ref_out, ref_w) in variants.items()
-    }
-    name = min(both, key=both.__getitem__)
-    if both[name] <= 1:
-        return name
-    # the weights of a mistake, and a further slip in the output
-    only = {n: _distance(weights, ref_w, tol) for n, (_, ref_w) in variants.items() if n != "right"}
-    name = min(only, key=only.__getitem__)
-    return name if only[name] <= 1 else None
-
-
-def _check_attention(fn: Callable) -> None:
-    q, k, v = probe()
-    cases = [
-        ("no mask", None),
-        ("a padding mask (batch, 1, keys)", np.array([[[True] * 4 + [False] * 2], [[True] * 5 + [False]]])),
-        ("a (queries, keys) mask", np.tril(np.ones((4, 6), dtype=bool), k=1)),
-    ]
-    for name, mask in cases:
-        where = f"attention(q, k, v{'' if mask is None else ', mask'}) with {name} (q: {q.shape}, k: {k.shape}, v: {v.shape})"
-        out, weights, tol = _run_attention(fn, q, k, v, mask)
-        variants = attention_variants(q, k, v, mask)
-        if not np.isfinite(weights).all():
-            finite = np.isfinite(weights)
-            if _distance(weights[finite], variants["softmax_over_queries"][1][finite], tol) <= 1:
-                raise Mismatch(
-                    f"the weights of {where}",
-                    expected="finite numbers, each row summing to 1",
-                    got="NaN in the columns of the hidden keys",
-                    hint=ATTENTION_HINTS["softmax_over_queries"],
-                )
-            raise Mismatch(
-                f"the weights of {where}",
-                expected="finite numbers",
-                got="NaN or infinity",
-                hint="No row of this mask hides every key, so the softmax should stay finite. Take "
-                "exp of the scores minus their row maximum (or use `keras.ops.softmax`), and mask "
-                "with a large negative number or −∞ where the mask is False.",
-            )
-        found = _match(out, weights, variants, tol)
-        if found == "right":
-            continue
-        if found is None and _distance(weights, variants["right"][1], tol) <= 1:
-            raise Mismatch(
-                f"the output of {where}",
-                expected="weights @ v",
-                got="different values (the weights are right)",
-                hint="The weights are right; the output is the weighted average of the values, `weights @ v`.",
-            )
-        if found is not None:
-            raise Mismatch(
-                f"the weights of {where}",
-                expected="softmax(q kᵀ / √d_k) over the keys" + ("" if mask is None else ", hidden keys 0"),
-                got="the weights of a known mistake",
-                hint=ATTENTION_HINTS[found],
-            )
-        rows = weights.sum(-1)
-        raise Mismatch(
-            f"the weights of {where}",
-            expected="softmax(q kᵀ / √d_k) over the keys",
-            got="different values"
-            + ("" if np.allclose(rows, 1, atol=max(1e-3, tol["atol"])) else " (rows do not sum to 1)"),
-            hint="scores = q @ swapaxes(k, -1, -2) / √d_k; where the mask is False, a large negative "
-            "number; softmax over the last axis; output = weights @ v.",
-        )
+def _check_attention(fn: Any) -> None:
+    rng = np.random.default_rng(6)
+    q, k = (rng.normal(size=(2, 3, n, 8)).astype("float32") * 1.5 for n in (4, 6))
+    v = rng.normal(size=(2, 3, 6, 5)).astype("float32")
+    padding = np.array([1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0], bool).reshape(2, 1, 1, 6)
+    distance = np.abs(np.arange(4)[:, None] - np.arange(6)[None, :])
+    bias = (-0.7 * distance * np.arange(1, 4)[:, None, None]).astype("float32")
+    cases = [("no mask, no bias", None, None), ("a (batch, 1, 1, keys) padding mask", padding, None)]
+    cases.append(("a (queries, keys) mask and a (heads, queries, keys) bias", distance <= 1, bias))
+    for name, mask, b in cases:
+        what = f"attention(q, k, v, mask, bias) with {name}; q {q.shape}, k {k.shape}, v {v.shape}"
+        out, weights = _pair(call(fn, q, k, v, mask, b), "attention")
+        tol = answer_tolerance(out, weights, atol=1e-4)
+        hint = "Keep every leading axis: swap only the last two axes of k."
+        weights = as_array(weights, f"the weights of {what}", shape=(2, 3, 4, 6), hint=hint)
+        out = as_array(out, f"the output of {what}", shape=(2, 3, 4, 5), hint=hint)
+        ref_out, ref_w = reference_attention(q, k, v, mask, b)
+        kw = dict(inputs=(q, k, v, mask, b), tol=tol, describe="softmax(q kᵀ/√d_k + bias) over the keys")
+        judge(weights, ref_w, Q1_MISTAKES, what=f"the weights of {what}", **kw)
+        hint = "The weights are right; the output is the values averaged with those weights."
+        judge(out, ref_out, what=f"the output of {what}", tol=tol, describe="weights @ v", hint=hint)
 
 
 q1 = Exercise(
-    "Q1 · scaled dot-product attention",
+    "Q1 · attention with a mask and a bias",
     _check_attention,
-    hint="scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1]); if mask is not None: "
-    "scores = np.where(mask, scores, -1e9); weights = softmax over axis -1; return weights @ v, weights.",
-    lab="lab06",
-    solution_id="q1",
+    hint=(
+        "Scores, scaling, bias, mask, softmax, weighted values: in that order. Which axes hold the queries "
+        "and the keys when q has shape (batch, heads, T_q, d_k)?",
+        "Transpose only the last two axes of k (not .T, which reverses all of them). Add the bias to the "
+        "*scaled* scores; then a large negative number where the mask is False; softmax over the last axis.",
+    ),
+)
+
+# ------------------------------------------------------------------------------------------------
+# q2: multi-head attention built from q1
+# ------------------------------------------------------------------------------------------------
+
+
+def _split(x: np.ndarray, h: int, how: str) -> np.ndarray:
+    b, t, d = x.shape
+    if how == "reshape only":  # straight to (batch, heads, T, d_head): positions mixed up
+        return x.reshape(b, h, t, d // h)
+    if how == "interleaved":  # head i takes every h-th column
+        return x.reshape(b, t, d // h, h).transpose(0, 3, 1, 2)
+    return x.reshape(b, t, h, d // h).transpose(0, 2, 1, 3)
+
+
+def reference_mha(query, context, w_q, w_k, w_v, w_o, num_heads, mask=None, *, split="right", merge="right",
+                  project=True, scale=None, kv_from_query=False, use_mask=True) -> np.ndarray:  # fmt: skip
+    """Multi-head attention in float64: right with the defaults; the keywords make the known mistakes."""
+    query, context, w_q, w_k, w_v, w_o = (
+        np.asarray(a, np.float64) for a in (query, context, w_q, w_k, w_v, w_o)
+    )
+    context = query if kv_from_query else context
+    q, k, v = (_split(x @ w, num_heads, split) for x, w in ((query, w_q), (context, w_k), (context, w_v)))
+    if scale:  # the scores divided by √scale instead of √d_head
+        q = q * np.sqrt(q.shape[-1] / scale)
+    heads = reference_attention(
+        q, k, v, None if mask is None or not use_mask or kv_from_query else np.asarray(mask, bool)[:, None]
+    )[0]
+    b, h, t, dh = heads.shape
+    concat = (heads if merge == "reshape only" else heads.transpose(0, 2, 1, 3)).reshape(b, t, h * dh)
+    return concat @ w_o if project else concat
+
+
+M = variants(reference_mha)
+# fmt: off
+Q2_MISTAKES = [
+    M("heads split without moving the heads axis", "Reshaping (batch, T, d_model) straight to (batch, heads, T, d_head) mixes positions: split the width first, then move the heads axis.", split="reshape only", merge="reshape only"),
+    M("heads split along the wrong axis", "Each head owns one contiguous block of d_model/h columns (Keras's layout); yours takes every h-th column.", split="interleaved"),
+    M("heads put back without moving the axis back", "The heads are split right, but before the reshape that concatenates them the heads axis must sit next to d_head again.", merge="reshape only"),
+    M("no output projection", "The concatenated heads are not mixed yet: what is w_o for?", project=False),
+    M("scaled by √d_model", "Each head attends with vectors of size d_model/h: scale by the head's width, not the model's.", scale=8),
+    M("keys and values from the query", "In cross-attention the keys and values come from `context`, the queries from `query`.", kv_from_query=True),
+    M("mask ignored", "Pass the mask on, with an axis of size 1 for the heads, so every head uses it.", use_mask=False),
+]
+# fmt: on
+Q2_MISTAKES.append(
+    Mistake(
+        "one head",
+        "`num_heads` changes nothing: split into heads before attending.",
+        lambda *a: reference_mha(*a[:6], 1, *a[7:]),
+    )
 )
 
 
-# ---------------------------------------------------------------------------------------------
-# q2: the padding mask
-# ---------------------------------------------------------------------------------------------
-
-
-def padding_variants(ids: np.ndarray) -> dict[str, np.ndarray]:
-    """Return the right padding mask (``"right"``, (batch, 1, T)) and the mistaken ones."""
-    real = np.asarray(ids) != 0
-    return {
-        "right": real[:, None, :],
-        "inverted": ~real[:, None, :],
-        "queries": real[:, :, None],
-        "inverted_queries": ~real[:, :, None],
-        "queries_and_keys": real[:, :, None] & real[:, None, :],
-        "no_query_axis": real,
-        "inverted_no_query_axis": ~real,
-    }
-
-
-PADDING_HINTS = {
-    "inverted": "Your mask is the wrong way round: it is True at the [PAD] tokens. True must mean 'a real "
-    "token, may be looked at': `token_ids != 0`.",
-    "queries": "Your mask hides padded *queries* (shape (batch, T, 1)) instead of padded keys: each "
-    "real token would still read from the [PAD] tokens. Put the new axis before T: "
-    "`(token_ids != 0)[:, None, :]`, shape (batch, 1, T).",
-    "inverted_queries": "Two things: your mask is True at the [PAD] tokens (it must be True at the real "
-    "ones), and it is laid out along the queries (batch, T, 1) instead of the keys (batch, 1, T).",
-    "queries_and_keys": "Your mask hides padded queries as well as padded keys: the rows of the [PAD] "
-    "queries are masked entirely, and their softmax is NaN (with −∞) or uniform over the padding. "
-    "Hide only the keys, shape (batch, 1, T); the outputs at [PAD] positions are ignored later anyway.",
-    "no_query_axis": "Your mask has shape (batch, T): against the scores (batch, queries, keys) it would "
-    "line the batch up with the queries. Add the query axis: `(token_ids != 0)[:, None, :]`.",
-    "inverted_no_query_axis": "Your mask is True at the [PAD] tokens and has no query axis. It must be True "
-    "at the real tokens, shape (batch, 1, T): `(token_ids != 0)[:, None, :]`.",
-}
-
-
-def _as_mask(value: Any, what: str) -> np.ndarray:
-    if value is None or value is Ellipsis:
-        raise Mismatch(what, expected="a boolean array", got=repr(value), hint="End with `return mask`.")
-    arr = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
-    if arr.dtype != bool:
-        if arr.dtype.kind in "iuf" and np.isin(arr, (0, 1)).all():
-            arr = arr.astype(bool)  # 0/1 numbers are accepted as the booleans they stand for
-        else:
-            raise Mismatch(
-                what,
-                expected="booleans (True = may be looked at)",
-                got=f"values of type {arr.dtype}",
-                hint="A comparison gives booleans: `token_ids != 0`.",
-            )
-    return arr
-
-
-def _match_mask(got: np.ndarray, variants: dict[str, np.ndarray]) -> str | None:
-    for name, ref in variants.items():
-        if got.shape == ref.shape and np.array_equal(got, ref):
-            return name
-    return None
-
-
-def _check_padding_mask(fn: Callable) -> None:
-    for ids in (PAD_IDS, PAD_IDS[1:2], np.array([[3, 1, 4, 1, 5, 9, 2, 6]])):
-        what = f"padding_mask(token_ids) for token_ids of shape {ids.shape}"
-        got = _as_mask(call(fn, ids.copy()), what)
-        variants = padding_variants(ids)
-        found = _match_mask(got, variants)
-        if found == "right":
-            continue
-        if found is not None:
-            raise Mismatch(
-                what,
-                expected=f"True at the real tokens, shape {variants['right'].shape}",
-                got=f"shape {got.shape}" + (", the [PAD] tokens True" if "inverted" in found else ""),
-                hint=PADDING_HINTS[found],
-            )
-        raise Mismatch(
-            what,
-            expected=f"{variants['right'].astype(int).tolist()} (shape {variants['right'].shape})",
-            got=f"{got.astype(int).tolist()} (shape {got.shape})",
-            hint="True where the token id is not 0 (the [PAD] id), with a query axis of size 1: "
-            "`(token_ids != 0)[:, None, :]`.",
+def _check_mha(fn: Any) -> None:
+    rng = np.random.default_rng(3)
+    query, context = (
+        rng.normal(size=(2, 3, 8)).astype("float32"),
+        rng.normal(size=(2, 5, 8)).astype("float32"),
+    )
+    ws = [(rng.normal(size=(8, 8)) * 0.45).astype("float32") for _ in range(4)]
+    padding = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)[:, None, :]
+    for heads, mask in ((2, None), (2, padding), (4, np.tril(np.ones((2, 3, 5), bool), k=2))):
+        what = (
+            f"multi_head_attention(query (2, 3, 8), context (2, 5, 8), w (8, 8) × 4, num_heads={heads}, mask)"
         )
+        got = call(fn, query.copy(), context.copy(), *ws, heads, mask)
+        tol = answer_tolerance(got, atol=1e-4)
+        got = as_array(got, what, shape=(2, 3, 8), hint="One output vector of width d_model per query.")
+        inputs = (query, context, *ws, heads, mask)
+        judge(got, reference_mha(*inputs), Q2_MISTAKES, what=what, inputs=inputs, tol=tol)
 
 
 q2 = Exercise(
-    "Q2 · the padding mask",
-    _check_padding_mask,
-    hint="`(token_ids != 0)[:, None, :]`: True for the real tokens, shape (batch, 1, T).",
-    lab="lab06",
-    solution_id="q2",
+    "Q2 · multi-head attention from single-head attention",
+    _check_mha,
+    hint=(
+        "Project, split the width into heads, attend (your Q1 already handles a heads axis), put the heads "
+        "back side by side, project again. Write down the shape after each step.",
+        "Splitting: reshape the last axis into (heads, d_head), then move the heads axis in front of T. "
+        "Merging is the exact inverse. The mask needs a new axis of size 1 where the heads are.",
+    ),
 )
 
-
-# ---------------------------------------------------------------------------------------------
-# q3: the causal mask
-# ---------------------------------------------------------------------------------------------
-
-
-def causal_variants(length: int) -> dict[str, np.ndarray]:
-    """Return the right causal mask (``"right"``) and the mistaken ones, (length, length) booleans."""
-    ones = np.ones((length, length), dtype=bool)
-    return {
-        "right": np.tril(ones),
-        "diagonal_masked": np.tril(ones, k=-1),
-        "one_future": np.tril(ones, k=1),
-        "future_allowed": np.triu(ones),
-        "inverted": ~np.tril(ones),  # (~np.tril(ones, k=-1) is np.triu(ones): "future_allowed")
-    }
+# ------------------------------------------------------------------------------------------------
+# q3: the prefix-LM mask
+# ------------------------------------------------------------------------------------------------
 
 
-CAUSAL_HINTS = {
-    "diagonal_masked": "You also hid the diagonal: position i may not look at itself, and position 0 then "
-    "sees nothing at all (a row with no key to look at). Keep the diagonal: `np.tril(ones)` (k=0), "
-    "not `k=-1`.",
-    "one_future": "Your mask lets each position see one step into the future (i + 1): an off-by-one. "
-    "Position i may see 0..i only: `np.tril(ones)` with k=0.",
-    "future_allowed": "Your mask is the upper triangle: each position sees the *future* and not the past. "
-    "Use the lower triangle, `np.tril`: row i (the query) is True for columns j ≤ i.",
-    "inverted": "Your mask is the wrong way round: True above the diagonal. True means 'may look at': "
-    "True where j ≤ i, `np.tril(np.ones((T, T), dtype=bool))`.",
-}
+def _prefix(ids, p, *, along="keys", shift=0, pad=True, pad_queries=False, combine="and", causal=True):
+    ids, p = np.asarray(ids), np.asarray(p)[:, None, None]
+    i, j = np.arange(ids.shape[1])[:, None], np.arange(ids.shape[1])[None, :]
+    seen = ((j if along == "keys" else i) < p + shift) | (j <= i) if causal else np.ones_like(i == j)
+    real = (ids != 0)[:, None, :] if pad else True
+    allowed = (seen & real) if combine == "and" else (seen | real)
+    allowed = allowed & (ids != 0)[:, :, None] if pad_queries else allowed
+    return np.broadcast_to(allowed, (len(ids), ids.shape[1], ids.shape[1]))
 
 
-def _check_causal_mask(fn: Callable) -> None:
-    for length in (5, 1, 8):
-        what = f"causal_mask({length})"
-        got = _as_mask(call(fn, length), what)
-        variants = causal_variants(length)
-        if got.shape != (length, length):
-            raise Mismatch(
-                f"the shape of {what}",
-                expected=(length, length),
-                got=got.shape,
-                hint="One row per query and one column per key: (T, T). It broadcasts over the batch "
-                "by itself.",
-            )
-        found = _match_mask(got, variants)
-        if found == "right":
-            continue
-        if found is not None:
-            raise Mismatch(
-                what,
-                expected=variants["right"].astype(int).tolist(),
-                got=got.astype(int).tolist(),
-                hint=CAUSAL_HINTS[found],
-            )
-        raise Mismatch(
-            what,
-            expected=variants["right"].astype(int).tolist(),
-            got=got.astype(int).tolist(),
-            hint="Row i (the query) is True for the columns j ≤ i: `np.tril(np.ones((T, T), dtype=bool))`.",
+M = variants(_prefix)
+# fmt: off
+Q3_MISTAKES = [
+    M("bidirectional everywhere", "After the prefix the mask is causal: no query may see a key after itself.", causal=False),
+    M("prefix one too long", "A prefix of length p holds the positions 0 … p − 1.", shift=1),
+    M("prefix one too short", "A prefix of length p holds the positions 0 … p − 1.", shift=-1),
+    M("prefix along the queries", "The prefix says which *keys* every query may see; yours lets the prefix's queries see the whole text, the part to predict.", along="queries"),
+    M("padding ignored", "Queries can still see [PAD] keys: combine with the padding of the keys.", pad=False),
+    M("padded queries hidden too", "Hide the padded *keys* only; the rows of [PAD] queries are ignored later anyway.", pad_queries=True),
+    M("combined with or", "A key is visible only if the padding rule and the prefix/causal rule both allow it.", combine="or"),
+    Mistake("causal only", "The prefix is read in both directions: its keys are visible to every query.", lambda ids, p: _prefix(ids, 0 * p)),
+    Mistake("one prefix length for the whole batch", "Each example has its own prefix length.", lambda ids, p: _prefix(ids, np.full_like(p, p[0]))),
+]
+# fmt: on
+
+
+def _check_prefix(fn: Any) -> None:
+    for ids, p in ((PAD_IDS, PREFIXES), (PAD_IDS[1:2], np.array([4])), (PAD_IDS, np.array([0, 6, 2]))):
+        what = f"prefix_lm_mask(token_ids {ids.shape}, prefix_lengths={p.tolist()})"
+        shape, hint = (
+            (len(ids), ids.shape[1], ids.shape[1]),
+            "One (queries, keys) mask per example: (batch, T, T).",
         )
+        got = as_array(call(fn, ids.copy(), p.copy()), what, dtype=bool, shape=shape, hint=hint)
+        describe = f"{_prefix(ids, p)[0].astype(int).tolist()} for the first example"
+        judge(got, _prefix(ids, p), Q3_MISTAKES, what=what, inputs=(ids, p), tol=EXACT, describe=describe)
 
 
 q3 = Exercise(
-    "Q3 · the causal mask",
-    _check_causal_mask,
-    hint="`np.tril(np.ones((length, length), dtype=bool))`: True on and below the diagonal.",
-    lab="lab06",
-    solution_id="q3",
+    "Q3 · the prefix-LM mask",
+    _check_prefix,
+    hint=(
+        "Two rules let query i see key j: j is in the prefix, or j is not after i. A third must hold as "
+        "well: key j is a real token.",
+        "Build each rule by broadcasting: a column of query positions against a row of key positions, and "
+        "the prefix lengths with two new axes. Join the first two rules with |, then the padding with &.",
+    ),
+)
+
+# ------------------------------------------------------------------------------------------------
+# q4: ALiBi's distance bias
+# ------------------------------------------------------------------------------------------------
+
+
+def _alibi(length, heads, *, first=1, eight=8.0, sign=-1.0, distance="abs", reverse=False):
+    slopes = 2.0 ** (-eight * (np.arange(heads) + first) / heads)
+    i, j = np.arange(length)[:, None], np.arange(length)[None, :]
+    d = {"abs": np.abs(i - j), "i-j": i - j, "j-i": j - i}[distance]
+    return sign * (slopes[::-1] if reverse else slopes)[:, None, None] * d
+
+
+M = variants(_alibi)
+# fmt: off
+Q4_MISTAKES = [
+    M("sign flipped", "Far keys are penalised: the bias lowers their scores.", sign=1.0),
+    M("slopes start at 2⁰", "The first head's slope is 2^(−8/H), not 1: number the heads from 1.", first=0),
+    M("the 8 forgotten", "The slopes fall from 2^(−8/H) to 2^(−8): check the exponent.", eight=1.0),
+    M("slopes reversed", "The first head has the steepest slope.", reverse=True),
+    M("no absolute value", "A distance is the same both ways: keys before and after i are penalised alike.", distance="i-j"),
+    M("no absolute value", "A distance is the same both ways: keys before and after i are penalised alike.", distance="j-i"),
+]
+# fmt: on
+ALIBI_AXES = Mistake(
+    "axes in another order",
+    "Heads first, then queries, then keys, (heads, T, T): it then broadcasts over a batch.",
 )
 
 
-# ---------------------------------------------------------------------------------------------
-# q4: both masks at once
-# ---------------------------------------------------------------------------------------------
-
-
-def _decoder_variants(ids: np.ndarray) -> dict[str, np.ndarray]:
-    length = ids.shape[1]
-    pad = np.broadcast_to(padding_variants(ids)["right"], (ids.shape[0], length, length))
-    causal = np.broadcast_to(np.tril(np.ones((length, length), dtype=bool)), pad.shape)
-    return {"right": pad & causal, "or": pad | causal, "padding_only": pad, "causal_only": causal}
-
-
-DECODER_HINTS = {
-    "or": "You combined the masks with *or*: a key is then visible if it is real *or* in the past, so "
-    "queries see the future real tokens and the past padding. A key may be seen only if both masks "
-    "allow it: `padding_mask(ids) & causal_mask(T)`.",
-    "padding_only": "Your mask has the padding part only: every query still sees the future. Combine it with "
-    "the causal mask: `padding_mask(ids) & causal_mask(T)`.",
-    "causal_only": "Your mask has the causal part only: queries still see the [PAD] tokens before them. "
-    "Combine it with the padding mask: `padding_mask(ids) & causal_mask(T)`.",
-}
-
-
-def _check_decoder_mask(fn: Callable) -> None:
-    ids = PAD_IDS
-    what = f"decoder_mask(token_ids) for token_ids of shape {ids.shape}"
-    got = _as_mask(call(fn, ids.copy()), what)
-    variants = _decoder_variants(ids)
-    right = variants["right"]
-    if got.shape != right.shape:
-        try:
-            got = np.broadcast_to(got, right.shape)
-        except ValueError:
-            raise Mismatch(
-                f"the shape of {what}",
-                expected=right.shape,
-                got=got.shape,
-                hint="(batch, 1, T) & (T, T) broadcasts to (batch, T, T). Check Q2 and Q3 first.",
-            ) from None
-    for name, ref in variants.items():
-        if np.array_equal(got, ref):
-            if name == "right":
-                return
-            raise Mismatch(
-                what,
-                expected="padding & causal",
-                got=f"the {name.replace('_', ' ')} mask",
-                hint=DECODER_HINTS[name],
-            )
-    raise Mismatch(
-        what,
-        expected=right[0].astype(int).tolist(),
-        got=got[0].astype(int).tolist(),
-        hint="Make Q2 and Q3 pass first, then return `padding_mask(token_ids) & causal_mask(T)` with "
-        "`T = token_ids.shape[1]` (the first example is shown).",
-    )
+def _check_alibi(fn: Any) -> None:
+    for n, h in ((6, 4), (5, 8), (1, 2)):
+        got = call(fn, n, h)
+        tol = answer_tolerance(got)
+        got = as_array(got, f"alibi_bias({n}, {h})", shape=(h, n, n), hint=ALIBI_AXES.hint)
+        judge(got, _alibi(n, h), Q4_MISTAKES, what=f"alibi_bias({n}, {h})", inputs=(n, h), tol=tol)
 
 
 q4 = Exercise(
-    "Q4 · padding and causal masks together",
-    _check_decoder_mask,
-    hint="`padding_mask(token_ids) & causal_mask(token_ids.shape[1])`: (batch, 1, T) & (T, T) → (batch, T, T).",
-    lab="lab06",
-    solution_id="q4",
+    "Q4 · ALiBi's distance bias",
+    _check_alibi,
+    hint=(
+        "Two ingredients: one slope per head, and the distance between each query and each key. The bias "
+        "is minus their product.",
+        "The slopes are a geometric sequence, 2 to the power −8·(head number)/(number of heads), with head "
+        "numbers 1 to H; the distances come from a column of positions minus a row of positions.",
+    ),
 )
 
 
-# ---------------------------------------------------------------------------------------------
-# After the exercises: the learner's attention on a tiny batch, drawn
-# ---------------------------------------------------------------------------------------------
+def show_attention(attention: Any, prefix_lm_mask: Any, alibi_bias: Any, example: int = 0) -> Any:
+    """Draw the learner's attention with their prefix-LM mask and ALiBi's first head on a tiny batch.
 
-
-def show_attention(attention: Callable, decoder_mask: Callable, example: int = 0) -> Any:
-    """Run the learner's attention with their decoder mask on a tiny batch and draw one example's weights.
-
-    Returns the plotly heatmap (``utils.widgets.attention_heatmap``) when Q1 and Q4 pass and the
-    learner's weights equal the reference on that batch, else the :class:`Feedback` of the first
-    exercise that does not pass.
+    Returns the heatmap once Q1, Q3 and Q4 pass, else the feedback of the first one that does not.
     """
-    for exercise, answer in ((q1, attention), (q4, decoder_mask)):
-        feedback = exercise.evaluate(answer)
-        if not feedback.passed:
+    for exercise, answer in ((q1, attention), (q3, prefix_lm_mask), (q4, alibi_bias)):
+        if not (feedback := exercise.evaluate(answer)).passed:
             return feedback
     from utils.widgets import attention_heatmap
 
-    ids = PAD_IDS
-    rng = np.random.default_rng(11)
-    x = rng.normal(size=(*ids.shape, 8)).astype("float32")  # one vector per token: q = k = v = x
-    mask = np.asarray(decoder_mask(ids))
-    _, weights = attention(x, x, x, mask)
-    tol = _tolerance(weights)
-    weights = _as_array(weights, "the weights")
-    _, right = reference_attention(x, x, x, _decoder_variants(ids)["right"])
-    if _distance(weights, right, tol) > 1:  # pragma: no cover - q1 and q4 passing make this hold
-        raise AssertionError("your attention and mask pass their checks but disagree on the tiny batch")
-    words = ["the", "cat", "sat", "on", "a", "mat"]
-    tokens = [words[i] if t else "[PAD]" for i, t in enumerate(ids[example])]
-    return attention_heatmap(
-        weights[example],
-        tokens,
-        title=f"Your attention, example {example}: padding and causal masks together",
-    )
+    x = np.random.default_rng(11).normal(size=(3, 1, 6, 8)).astype("float32")  # one head; q = k = v = x
+    mask = np.asarray(prefix_lm_mask(PAD_IDS, PREFIXES))[:, None]
+    weights = np.asarray(attention(x, x, x, mask, np.asarray(alibi_bias(6, 4))[:1])[1], dtype="float32")
+    words = np.where(PAD_IDS[example] > 0, ["the", "cat", "sat", "on", "a", "mat"], "[PAD]").tolist()
+    title = f"Your attention, example {example}: a prefix of {PREFIXES[example]}, ALiBi's head 1"
+    return attention_heatmap(weights[example, 0], words, title=title)
