@@ -254,7 +254,7 @@ def test_the_reference_fold_equals_conv_then_batch_norm():
     np.testing.assert_allclose(folded, bn(conv(x), training=False), atol=1e-10)
 
 
-@pytest.mark.parametrize("exercise", [ex.q1, ex.q2])
+@pytest.mark.parametrize("exercise", [pytest.param(ex.q1, marks=pytest.mark.slow), ex.q2])  # q1 imports TF
 @pytest.mark.parametrize("placeholder", [..., None, "raise"])
 def test_placeholders_are_not_done(exercise, placeholder):
     def not_implemented(*args):
