@@ -1,378 +1,220 @@
-"""Checks for Lab 07 (masked language model): BERT's masking rule, the masked loss, a fine-tuning head.
+"""Checks for Lab 07 (masked language model): whole-word masking, the tied MLM loss on the selected
+positions only, and a classifier on the pretrained encoder. Conventions as in lesson 07 (``PAD_ID`` 0,
+``MASK_ID`` 2, words from ``N_SPECIAL`` 3, ``IGNORE`` -100 for "no loss here").
 
-The conventions (the same as lesson 07): token ids are integers; ``PAD_ID = 0`` pads a sequence,
-``UNK_ID = 1`` stands for a word outside the vocabulary, ``MASK_ID = 2`` is ``[MASK]``; ids below
-``N_SPECIAL = 3`` are special and every id from ``N_SPECIAL`` to ``vocab_size - 1`` is a word.
-A label of ``IGNORE = -100`` means "no loss here".
-
-* ``q1``: ``mask_tokens(ids, rng, vocab_size, rate=0.15)`` returns ``(inputs, labels)``. It selects
-  each non-padding position with probability ``rate``; of the selected positions 80 % become
-  ``MASK_ID``, 10 % a random word id (never a special id) and 10 % keep their token; ``labels`` holds
-  the original id at selected positions and ``IGNORE`` everywhere else. ``ids`` is not changed.
-* ``q2``: ``mlm_loss(labels, logits)``: the mean cross-entropy over the selected positions only
-  (``labels != IGNORE``), from logits of shape ``labels.shape + (vocab_size,)``.
-* ``q3``: ``build_classifier(encoder, num_classes)``: a Keras model that reuses the pretrained
-  encoder (its very layers and weights), averages its outputs over the non-padding positions and
-  ends in ``Dense(num_classes)`` logits.
-
-The q1 checker runs the learner's function on one big probe batch with a fixed seed (about 60,000
-real tokens) and checks exact structure (padding untouched, unselected positions unchanged, labels
-equal to the original ids where selected, replacements are word ids) and the proportions within
-tolerances many standard deviations wide. Each mistake learners make (masking padding, all
-[MASK] and no 80/10/10, 80/10/10 applied to every token, no IGNORE in the labels, random ids that
-include special ids, labels taken from the masked inputs, ignoring ``rng``, changing ``ids`` in
-place) has its own message.
+* ``q1`` ``mask_whole_words(ids, starts, rng, vocab_size, rate=0.15)``, judged statistically on 77,000
+  tokens and by its exact invariants. Mistakes: pieces selected on their own, only a word's first piece,
+  a word chosen when any piece is, padding masked, all [MASK], 80/10/10 on every token, labels not
+  IGNORE or taken from the inputs, special ids drawn, ``ids`` changed in place, ``rng`` or ``rate`` ignored.
+* ``q2`` ``mlm_loss(hidden, labels, embeddings, bias)``. Mistakes: averaged over all tokens, ignored
+  positions counted, summed, no softmax, 1 − p, the bias left out, the softmax over the positions.
+* ``q3`` ``build_classifier(encoder, num_classes)``. Mistakes: a new encoder, padding in the mean, a
+  softmax on the logits, the wrong head.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
-from utils import env, text
-from utils.checks import Exercise, Mismatch, call
+from utils import text
+from utils.checks import Exercise, Mismatch, Mistake, answer_tolerance, as_array, as_number, call, judge
+from utils.checks import softmax as _softmax
 
-__all__ = [
-    "IGNORE",
-    "MASK_ID",
-    "N_SPECIAL",
-    "PAD_ID",
-    "UNK_ID",
-    "make_probe_ids",
-    "pretrain_and_fine_tune",
-    "q1",
-    "q2",
-    "q3",
-    "reference_mask_tokens",
-    "reference_mlm_loss",
-]
+__all__ = ["IGNORE", "MASK_ID", "N_SPECIAL", "PAD_ID", "UNK_ID", "make_probe", "pretrain_and_fine_tune"]
+__all__ += ["q1", "q2", "q3", "reference_mlm_loss"]
 
-PAD_ID, UNK_ID, MASK_ID = text.PAD_ID, text.UNK_ID, text.MASK_ID
-N_SPECIAL = text.N_SPECIAL
+PAD_ID, UNK_ID, MASK_ID, N_SPECIAL = text.PAD_ID, text.UNK_ID, text.MASK_ID, text.N_SPECIAL
 IGNORE = text.IGNORE
-
-#: The probe of q1: a vocabulary small enough that a random draw that includes the special ids
-#: hits them often (3 in 50), and enough tokens that 80/10/10 is measured to about ±0.6 points.
-PROBE_VOCAB = 50
-PROBE_SHAPE = (600, 128)
+PROBE_VOCAB = 50  # small, so that a draw that includes the special ids hits them often (3 in 50)
 
 
-def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call the learner's ``fn`` with NumPy's warnings silenced."""
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return call(fn, *args, **kwargs)
+def make_probe(seed: int = 7, shape: tuple[int, int] = (600, 128)) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, starts): word pieces (no special ids), about 1.7 pieces a word, padding at the end of each row."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(N_SPECIAL, PROBE_VOCAB, size=shape)
+    starts = rng.random(shape) < 0.6
+    starts[:, 0] = True
+    pad = np.arange(shape[1])[None, :] >= rng.integers(shape[1] // 10, shape[1] + 1, size=(shape[0], 1))
+    ids[pad], starts[pad] = PAD_ID, False
+    return ids, starts
 
 
-def _as_int_array(value: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
-    try:
-        arr = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
-    except (TypeError, ValueError):
-        arr = None
-    if arr is None or arr.dtype.kind not in "iuf" or arr.shape != shape:
-        got = type(value).__name__ if arr is None else f"{arr.dtype} array of shape {arr.shape}"
-        raise Mismatch(
-            what,
-            expected=f"an integer array of shape {shape}",
-            got=got,
-            hint="Return two arrays shaped like `ids`: `return inputs, labels`.",
-        )
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise Mismatch(what, expected="whole numbers (token ids)", got="fractions or NaN")
-        arr = arr.astype(np.int64)
+# ------------------------------------------------------------------------------------------------
+# q1: whole-word masking
+# ------------------------------------------------------------------------------------------------
+
+# fmt: off
+Q1_MISTAKES = [
+    IN_PLACE := Mistake("ids changed in place", "Writing [MASK] into `inputs` also wrote into `ids`: the two names are one array. Work on a copy."),
+    PADDING := Mistake("padding selected", "Padding is not text: a [PAD] position is never selected nor changed."),
+    NOT_IGNORED := Mistake("labels not IGNORE", "The loss must count only the selected positions: every other label is IGNORE."),
+    FROM_INPUTS := Mistake("labels taken from the masked inputs", "The label is what the model must recover: the original id, from `ids`."),
+    BAD_LABELS := Mistake("labels not the original ids", "A selected position's label is its original id, unchanged."),
+    EVERY_TOKEN := Mistake("80/10/10 on every token", "Only the selected positions take part in 80/10/10; every other position keeps its id."),
+    PIECES := Mistake("pieces selected on their own", "Whole-word masking selects *words*: all the pieces of a word are selected together, or none."),
+    FIRST_ONLY := Mistake("only the first piece of each word", "A selected word's continuation pieces (starts False) are selected too, up to the next start."),
+    ANY_PIECE := Mistake("a word chosen when any of its pieces is", "Each word is one draw with probability `rate`; longer words must not get more chances."),
+    RATE := Mistake("share of words selected", "Draw once per word (at its start), with probability `rate`: not a fixed 0.15."),
+    ALL_MASK := Mistake("all [MASK]", "BERT leaves 10 % unchanged and swaps 10 % for a random word: fine-tuning inputs have no [MASK]."),
+    SPECIALS := Mistake("special ids drawn", "A random replacement is a random *word*: ids from N_SPECIAL to vocab_size − 1."),
+    SHARES := Mistake("shares of 80/10/10", "Draw one uniform number per selected position and cut it at 0.8 and 0.9; a 10 % draw among the non-[MASK] ones gives 2 %."),
+    RNG := Mistake("rng ignored", "Draw every random number from the `rng` you are given, so that a run can be repeated."),
+]
+# fmt: on
+
+
+def _ints(value: Any, what: str, shape: tuple[int, ...]) -> np.ndarray:
+    arr = as_array(value, what, shape=shape, hint="Return two arrays shaped like `ids`: inputs, labels.")
+    if not np.all(arr == np.round(arr)):
+        raise Mismatch(what, expected="whole numbers (token ids)", got="fractions or NaN")
     return arr.astype(np.int64)
 
 
-# ---------------------------------------------------------------------------------------------
-# The model answers
-# ---------------------------------------------------------------------------------------------
+def _masked(fn: Any, ids: np.ndarray, starts: np.ndarray, seed: int, **kw: Any) -> tuple:
+    out = call(fn, ids, starts.copy(), np.random.default_rng(seed), PROBE_VOCAB, **kw)
+    if not isinstance(out, tuple | list) or len(out) != 2:
+        raise Mismatch("what mask_whole_words returns", expected="(inputs, labels)", got=type(out).__name__)
+    return _ints(out[0], "inputs (returned first)", ids.shape), _ints(out[1], "labels", ids.shape)
 
 
-# The lesson's and the course's own masking rule (lesson 07 asserts its copy equals this one).
-reference_mask_tokens = text.mask_tokens
+def _fail(mistake: Mistake, what: str, expected: str, got: str) -> None:
+    raise Mismatch(what, expected=expected, got=f"{got} ({mistake.name})", hint=mistake.hint)
 
 
-def reference_mlm_loss(labels: np.ndarray, logits: np.ndarray) -> float:
-    """Mean cross-entropy (nats) over the positions whose label is not ``IGNORE``."""
-    labels = np.asarray(labels)
-    logits = np.asarray(logits, dtype=np.float64)
-    keep = labels != IGNORE
-    z = logits[keep]
-    z = z - z.max(axis=-1, keepdims=True)
-    log_probs = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    return float(-log_probs[np.arange(len(z)), labels[keep]].mean())
-
-
-def make_probe_ids(
-    seed: int = 7, shape: tuple[int, int] = PROBE_SHAPE, vocab_size: int = PROBE_VOCAB
-) -> np.ndarray:
-    """A batch of word ids (no special ids) with padding at the end of each row, 10-100 % filled."""
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(N_SPECIAL, vocab_size, size=shape)
-    lengths = rng.integers(shape[1] // 10, shape[1] + 1, size=shape[0])
-    ids[np.arange(shape[1])[None, :] >= lengths[:, None]] = PAD_ID
-    return ids
-
-
-# ---------------------------------------------------------------------------------------------
-# q1: the masking rule
-# ---------------------------------------------------------------------------------------------
-
-
-def _fmt(x: float) -> str:
+def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
-def _check_mask_tokens(mask_tokens: Any) -> None:
-    ids = make_probe_ids()
+def _check_whole_words(fn: Any) -> None:
+    ids, starts = make_probe()
     given = ids.copy()
-    out = _run(mask_tokens, given, np.random.default_rng(0), PROBE_VOCAB)
-    if not isinstance(out, tuple | list) or len(out) != 2:
-        raise Mismatch(
-            "what mask_tokens returns",
-            expected="a pair (inputs, labels)",
-            got=type(out).__name__,
-            hint="End with `return inputs, labels`.",
-        )
-    inputs = _as_int_array(out[0], "inputs (the first array returned)", ids.shape)
-    labels = _as_int_array(out[1], "labels (the second array returned)", ids.shape)
+    inputs, labels = _masked(fn, given, starts, 0)
+    real, sel, changed = ids != PAD_ID, labels != IGNORE, inputs != ids
     if not np.array_equal(given, ids):
-        raise Mismatch(
-            "the `ids` you were given",
-            expected="left unchanged",
-            got="changed in place",
-            hint="`inputs = ids` does not copy: writing [MASK] into `inputs` also overwrites `ids` (and the "
-            "caller's batch). Start from `inputs = ids.copy()`.",
-        )
-
-    real = ids != PAD_ID
-    pad = ~real
-    selected = labels != IGNORE
-    if np.all(labels == ids) or (np.mean(labels[real] == ids[real]) > 0.9):
-        raise Mismatch(
-            "labels at the positions that were not selected",
-            expected=f"IGNORE ({IGNORE})",
-            got="the token ids themselves",
-            hint="The loss must only count the selected positions: labels are the original id where a "
-            "position was selected and IGNORE everywhere else, `np.where(selected, ids, IGNORE)`.",
-        )
-    masked_pad = np.mean(selected[pad]) if pad.any() else 0.0
-    changed = inputs != ids
-    if masked_pad > 0.02 or np.any(changed[pad]):
-        raise Mismatch(
-            "the padding positions",
-            expected="never selected, never changed (label IGNORE, input PAD_ID)",
-            got=f"{_fmt(max(masked_pad, np.mean(changed[pad])))} of them selected or changed",
-            hint="Padding is not text: select only where `ids != PAD_ID`, e.g. "
-            "`selected = (rng.random(ids.shape) < rate) & (ids != PAD_ID)`.",
-        )
-    if np.any((labels != IGNORE) & (labels < 0)) or np.any(labels >= PROBE_VOCAB):
-        raise Mismatch(
-            "labels",
-            expected=f"token ids, or IGNORE ({IGNORE})",
-            got=f"values such as {sorted(set(labels[(labels != IGNORE) & ((labels < 0) | (labels >= PROBE_VOCAB))].tolist()))[:4]}",
-            hint=f"Use exactly IGNORE = {IGNORE} for 'no loss here', and the original id otherwise.",
-        )
-    if np.mean(labels[selected] == MASK_ID) > 0.5:
-        raise Mismatch(
-            "labels at the selected positions",
-            expected="the original token ids (what the model must predict)",
-            got="mostly MASK_ID",
-            hint="You took the labels from the masked inputs. Build `labels` from the original `ids` "
-            "(before you write any [MASK]): `labels = np.where(selected, ids, IGNORE)`.",
-        )
-    if not np.array_equal(labels[selected], ids[selected]):
-        wrong = float(np.mean(labels[selected] != ids[selected]))
-        raise Mismatch(
-            "labels at the selected positions",
-            expected="the original token ids",
-            got=f"{_fmt(wrong)} of them differ from `ids`",
-            hint="Build `labels` from the original `ids`: `np.where(selected, ids, IGNORE)`.",
-        )
-
-    rate = float(np.mean(selected[real]))
-    unselected_changed = float(np.mean(changed[real & ~selected]))
-    if unselected_changed > 0.0:
-        hint = (
-            "You applied 80/10/10 to every token. Only the selected 15 % take part: draw one number per "
-            "position and replace where `selected & (r < 0.8)` ([MASK]) or `selected & (0.8 <= r) & (r < 0.9)` "
-            "(random word); every other position keeps its id."
-            if unselected_changed > 0.3
-            else "Some positions whose label is IGNORE were changed. Change only selected positions, and "
-            "give every selected position its original id as the label."
-        )
-        raise Mismatch(
-            "the positions that were not selected",
-            expected="unchanged",
-            got=f"{_fmt(unselected_changed)} of them changed",
-            hint=hint,
-        )
-    if abs(rate - 0.15) > 0.01:
-        raise Mismatch(
-            "the share of real (non-padding) tokens selected",
-            expected="15 % (within 1 point)",
-            got=_fmt(rate),
-            hint="Select each non-padding position independently with probability `rate`: "
-            "`rng.random(ids.shape) < rate`.",
-        )
-    new = inputs[selected]
-    old = ids[selected]
-    to_mask = float(np.mean(new == MASK_ID))
-    kept = float(np.mean(new == old))
+        _fail(IN_PLACE, "the `ids` you were given", "left unchanged", "changed")
+    if np.mean(labels[real] == ids[real]) > 0.9:
+        _fail(NOT_IGNORED, "the labels of the positions not selected", f"IGNORE ({IGNORE})", "the token ids")
+    if np.any(sel[~real] | changed[~real]):
+        _fail(PADDING, "the [PAD] positions", "untouched", _pct(np.mean(sel[~real] | changed[~real])))
+    if np.mean(labels[sel] == MASK_ID) > 0.5:
+        _fail(FROM_INPUTS, "the labels of the selected positions", "the original ids", "mostly MASK_ID")
+    if not np.array_equal(labels[sel], ids[sel]):
+        _fail(BAD_LABELS, "the selected labels", "the original ids", _pct(np.mean(labels[sel] != ids[sel])))
+    if np.any(changed[real & ~sel]):
+        _fail(EVERY_TOKEN, "the positions not selected", "unchanged", _pct(np.mean(changed[real & ~sel])))
+    first = np.maximum.accumulate(np.where(starts, np.arange(ids.shape[1]), 0), axis=1)
+    word_sel = np.take_along_axis(sel, first, axis=1)  # is the word of each piece selected (at its start)?
+    if np.any(real & (sel != word_sel)):
+        mistake = FIRST_ONLY if np.mean(sel[real & ~starts & word_sel]) < 0.1 else PIECES
+        _fail(mistake, "the pieces of each word", "all selected or none", "words partly selected")
+    word_rate = float(np.mean(sel[starts & real]))
+    if abs(word_rate - 0.15) > 0.012:
+        _fail(ANY_PIECE if word_rate > 0.17 else RATE, "the share of words selected", "15 %", _pct(word_rate))
+    new, old = inputs[sel], ids[sel]
+    masked, kept = float(np.mean(new == MASK_ID)), float(np.mean(new == old))
     swapped = new[(new != MASK_ID) & (new != old)]
-    if to_mask > 0.97:
-        raise Mismatch(
-            "the selected positions",
-            expected="80 % [MASK], 10 % a random word, 10 % unchanged",
-            got=f"{_fmt(to_mask)} [MASK]",
-            hint="All selected tokens became [MASK]. BERT leaves 10 % unchanged and swaps 10 % for a random "
-            "word, so the model cannot assume that only [MASK] positions matter: at fine-tuning time "
-            "there is no [MASK] at all.",
-        )
-    special = np.isin(swapped, np.arange(N_SPECIAL))
-    if special.any() or np.any(swapped >= PROBE_VOCAB) or np.any(swapped < 0):
-        raise Mismatch(
-            "the random replacements",
-            expected=f"word ids from N_SPECIAL ({N_SPECIAL}) to vocab_size − 1",
-            got=f"ids such as {sorted(set(swapped[special | (swapped >= PROBE_VOCAB) | (swapped < 0)].tolist()))[:4]}",
-            hint="A random replacement is a random *word*: `rng.integers(N_SPECIAL, vocab_size, size=...)`. "
-            "Drawing from 0 puts [PAD], [UNK] or [MASK] into the text.",
-        )
-    swap_share = len(swapped) / max(len(new), 1)
-    if abs(to_mask - 0.8) > 0.035 or abs(swap_share - 0.1) > 0.03 or abs(kept - 0.1) > 0.03:
-        raise Mismatch(
-            "the shares of the selected positions",
-            expected="80 % [MASK], 10 % random word, 10 % unchanged (each within 3 points)",
-            got=f"{_fmt(to_mask)} [MASK], {_fmt(swap_share)} random, {_fmt(kept)} unchanged",
-            hint="Draw one uniform number r per position: r < 0.8 → [MASK]; 0.8 ≤ r < 0.9 → random word; "
-            "otherwise keep. Drawing the random word only among positions that are not [MASK] yet, with "
-            "a 10 % chance, gives 2 % instead of 10 %.",
-        )
-
-    again = _run(mask_tokens, ids.copy(), np.random.default_rng(0), PROBE_VOCAB)
-    other = _run(mask_tokens, ids.copy(), np.random.default_rng(1), PROBE_VOCAB)
-    same_seed = np.array_equal(np.asarray(again[0]), inputs) and np.array_equal(np.asarray(again[1]), labels)
-    if not same_seed or np.array_equal(np.asarray(other[1]), labels):
-        raise Mismatch(
-            "two calls with the same `rng` seed",
-            expected="the same result (and a different one for another seed)",
-            got="different results" if not same_seed else "the same result for different seeds",
-            hint="Draw every random number from the `rng` you are given (`rng.random`, `rng.integers`), not "
-            "from `np.random.*`, so a run can be repeated.",
-        )
-    small = _run(mask_tokens, np.array([[5, 6, 7, PAD_ID]]), np.random.default_rng(0), 10, rate=0.0)
-    if not np.array_equal(np.asarray(small[1]), np.full((1, 4), IGNORE)):
-        raise Mismatch(
-            "mask_tokens(ids, rng, vocab_size, rate=0.0)",
-            expected="nothing selected",
-            got=f"labels {np.asarray(small[1]).tolist()}",
-            hint="Use the `rate` argument rather than a fixed 0.15.",
-        )
+    if masked > 0.97:
+        _fail(ALL_MASK, "the selected positions", "80 % [MASK], 10 % random, 10 % kept", _pct(masked))
+    if np.any((swapped < N_SPECIAL) | (swapped >= PROBE_VOCAB)):
+        _fail(SPECIALS, "the random replacements", f"word ids {N_SPECIAL} … vocab_size − 1", "special ids")
+    share = len(swapped) / max(len(new), 1)
+    if abs(masked - 0.8) > 0.035 or abs(share - 0.1) > 0.03 or abs(kept - 0.1) > 0.03:
+        got = f"{_pct(masked)} [MASK], {_pct(share)} random, {_pct(kept)} unchanged"
+        _fail(SHARES, "the shares of the selected positions", "80 %, 10 %, 10 % (within 3 points)", got)
+    again, other = _masked(fn, ids.copy(), starts, 0), _masked(fn, ids.copy(), starts, 1)
+    if not np.array_equal(np.stack(again), np.stack([inputs, labels])) or np.array_equal(other[1], labels):
+        _fail(RNG, "calls with the same seed, then another", "the same, then different", "not so")
+    if np.any(_masked(fn, ids[:2].copy(), starts[:2], 0, rate=0.0)[1] != IGNORE):
+        _fail(RATE, "mask_whole_words(..., rate=0.0)", "nothing selected", "some selected")
 
 
 q1 = Exercise(
-    "Q1 · BERT's masking rule",
-    _check_mask_tokens,
-    hint="selected = (rng.random(shape) < rate) & (ids != PAD_ID); labels = original id where selected, "
-    "IGNORE elsewhere; of the selected: r < 0.8 → MASK_ID, 0.8 ≤ r < 0.9 → rng.integers(N_SPECIAL, vocab_size), "
-    "else keep.",
-    lab="lab07",
-    solution_id="q1",
+    "Q1 · whole-word masking",
+    _check_whole_words,
+    hint=(
+        "First decide which words are selected (one draw per word, at the piece where it starts), then "
+        "spread that decision to the word's other pieces; the rest is the lesson's 80/10/10 rule.",
+        "For every position, find where its word starts: the running maximum along the row of the "
+        "positions whose `starts` is True. Look the start's decision up there (take_along_axis).",
+    ),
 )
 
-
-# ---------------------------------------------------------------------------------------------
-# q2: the loss on the selected positions only
-# ---------------------------------------------------------------------------------------------
-
-
-def _loss_probe(seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(N_SPECIAL, 12, size=(4, 9))
-    labels = np.full(ids.shape, IGNORE)
-    chosen = rng.random(ids.shape) < 0.3
-    chosen[0, 0] = True
-    labels[chosen] = ids[chosen]
-    logits = rng.normal(0.0, 2.0, size=(*ids.shape, 12))
-    return labels, logits.astype(np.float32)
+# ------------------------------------------------------------------------------------------------
+# q2: the loss through the tied output layer, at the selected positions only
+# ------------------------------------------------------------------------------------------------
 
 
-def _loss_mistakes(labels: np.ndarray, logits: np.ndarray) -> list[tuple[float, str]]:
+def _ce(hidden, labels, table, bias, *, over="selected", prob="log", use_bias=True, axis=-1):
+    labels, b = np.asarray(labels), np.asarray(bias, np.float64) if use_bias else 0.0
+    logits = np.asarray(hidden, np.float64) @ np.asarray(table, np.float64).T + b
     keep = labels != IGNORE
-    z = logits.astype(np.float64)
-    log_p = z - z.max(-1, keepdims=True)
-    log_p = log_p - np.log(np.exp(log_p).sum(-1, keepdims=True))
-    safe = np.where(keep, labels, 0)
-    ce = -np.take_along_axis(log_p, safe[..., None], axis=-1)[..., 0]
-    p = np.exp(log_p)
-    return [
-        (
-            float((ce * keep).sum() / keep.size),
-            "You summed the loss over the selected positions but divided by the number of *all* positions. "
-            "Divide by the number of selected ones: the loss is their mean.",
-        ),
-        (
-            float(ce.mean()),
-            "You averaged over every position: ignored ones counted with label 0 ([PAD]). Keep only the "
-            "positions where `labels != IGNORE`.",
-        ),
-        (
-            float((ce * keep).sum()),
-            "You summed instead of averaging: divide by the number of selected positions.",
-        ),
-        (
-            float(-np.log(np.take_along_axis(np.exp(z), safe[..., None], -1)[..., 0][keep]).mean()),
-            "The logits are not probabilities: apply (log-)softmax over the vocabulary first.",
-        ),
-        (
-            float((1 - np.take_along_axis(p, safe[..., None], -1)[..., 0])[keep].mean()),
-            "That looks like 1 − p(correct). The cross-entropy is −log p(correct).",
-        ),
-    ]
+    z, y = (logits, np.where(keep, labels, 0)) if over == "all" else (logits[keep], labels[keep])
+    picked = np.take_along_axis(_softmax(z, axis) if prob != "raw" else np.exp(z), y[..., None], -1)[..., 0]
+    loss = 1 - picked if prob == "1-p" else -np.log(picked)
+    return loss.sum() if over == "sum" else loss.sum() / labels.size if over == "all tokens" else loss.mean()
 
 
-def _check_mlm_loss(mlm_loss: Any) -> None:
-    labels, logits = _loss_probe()
-    value = _run(mlm_loss, labels.copy(), logits.copy())
-    try:
-        got = float(np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float64))
-    except (TypeError, ValueError):
-        raise Mismatch(
-            "mlm_loss(labels, logits)",
-            expected="one number (the mean loss)",
-            got=f"{type(value).__name__}"[:80],
-            hint="Return a scalar: the mean over the selected positions.",
-        ) from None
-    want = reference_mlm_loss(labels, logits)
-    if np.isclose(got, want, rtol=1e-4, atol=1e-5):
-        return
-    for wrong, hint in _loss_mistakes(labels, logits):
-        if np.isclose(got, wrong, rtol=1e-4, atol=1e-5):
-            raise Mismatch("mlm_loss on a probe batch", expected=f"{want:.5f}", got=f"{got:.5f}", hint=hint)
-    raise Mismatch(
-        "mlm_loss on a probe batch",
-        expected=f"{want:.5f}",
-        got=f"{got:.5f}",
-        hint="Keep the positions where labels != IGNORE, take −log softmax(logits)[label] there, and average.",
-    )
+def reference_mlm_loss(hidden, labels, embeddings, bias) -> float:
+    """Mean cross-entropy (nats) of the tied logits h Eᵀ + b over the positions whose label is not IGNORE."""
+    return float(_ce(hidden, labels, embeddings, bias))
+
+
+# fmt: off
+Q2_MISTAKES = [
+    Mistake("averaged over all tokens", "The sum is over the selected positions, and so is the count you divide by.", lambda *a: _ce(*a, over="all tokens")),
+    Mistake("every position counted", "Ignored positions (label IGNORE) are not targets: leave them out of the loss altogether.", lambda *a: _ce(*a, over="all")),
+    Mistake("summed, not averaged", "The loss is the *mean* over the selected positions.", lambda *a: _ce(*a, over="sum")),
+    Mistake("no softmax", "Logits are not probabilities: normalise over the vocabulary first.", lambda *a: _ce(*a, prob="raw")),
+    Mistake("1 − p", "The cross-entropy is minus the log of the probability of the right word.", lambda *a: _ce(*a, prob="1-p")),
+    Mistake("output bias left out", "The tied output layer has a bias per word too: logits = h Eᵀ + b.", lambda *a: _ce(*a, use_bias=False)),
+    Mistake("softmax over the positions", "Each position's probabilities are over the vocabulary: the last axis.", lambda *a: _ce(*a, axis=0)),
+]
+# fmt: on
+
+
+def _loss_probe(seed: int = 10) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    labels = np.where(rng.random((4, 9)) < 0.3, rng.integers(N_SPECIAL, 12, size=(4, 9)), IGNORE)
+    labels[0, 0] = 5
+    hidden, table, bias = rng.normal(size=(4, 9, 6)), rng.normal(size=(12, 6)) * 0.8, rng.normal(size=12) * 4
+    return hidden.astype("float32"), labels, table.astype("float32"), bias.astype("float32")
+
+
+def _check_mlm_loss(fn: Any) -> None:
+    inputs = _loss_probe()
+    got = call(fn, *(a.copy() for a in inputs))
+    tol = answer_tolerance(got, rtol=1e-4, atol=1e-5)
+    what = "mlm_loss(hidden (4, 9, 6), labels (4, 9), embeddings (12, 6), bias (12,))"
+    got = as_number(got, what, hint="Return one number: the mean over the selected positions.")
+    judge(got, reference_mlm_loss(*inputs), Q2_MISTAKES, what=what, inputs=inputs, tol=tol)
 
 
 q2 = Exercise(
-    "Q2 · the loss on the selected positions",
+    "Q2 · the tied MLM loss at the selected positions",
     _check_mlm_loss,
-    hint="keep = labels != IGNORE; loss = mean over kept positions of −log softmax(logits)[label], e.g. "
-    "keras.losses.sparse_categorical_crossentropy(labels[keep], logits[keep], from_logits=True).",
-    lab="lab07",
-    solution_id="q2",
+    hint=(
+        "Keep only the positions with a label first, then score just those against the vocabulary: "
+        "that is where pretraining saves most of its time.",
+        "Gather the hidden vectors and labels where labels != IGNORE; logits are those vectors times the "
+        "transposed embedding matrix, plus the bias; then the mean sparse cross-entropy from logits.",
+    ),
 )
 
+# ------------------------------------------------------------------------------------------------
+# q3: a classifier on the pretrained encoder
+# ------------------------------------------------------------------------------------------------
 
-# ---------------------------------------------------------------------------------------------
-# q3: a classifier on top of the pretrained encoder
-# ---------------------------------------------------------------------------------------------
+# fmt: off
+Q3_MISTAKES = [
+    NOT_MODEL := Mistake("not a keras.Model", "Build it with the functional API: an Input, the encoder, a pooling layer, a Dense head, then keras.Model."),
+    NEW_ENCODER := Mistake("a new encoder", "Call the encoder you are given: a new one starts from random weights and would throw the pretraining away."),
+    HEAD := Mistake("the wrong head", "End in a Dense layer with num_classes units on one pooled vector per text."),
+    SOFTMAX := Mistake("a softmax on the logits", "Leave out the softmax (no probabilities): the loss takes logits, from_logits=True."),
+    PAD_MEAN := Mistake("padding in the mean", "Average over the real positions only: the padding mask must reach the pooling (or pass mask=)."),
+]
+# fmt: on
 
 
 def _probe_encoder(vocab_size: int = 30, length: int = 12, width: int = 8) -> Any:
@@ -380,222 +222,109 @@ def _probe_encoder(vocab_size: int = 30, length: int = 12, width: int = 8) -> An
 
     keras.utils.set_random_seed(11)
     ids = keras.Input((length,), dtype="int32")
-    x = keras.layers.Embedding(vocab_size, width, mask_zero=True)(ids)
-    x = keras.layers.Dense(width, activation="tanh")(x)
-    return keras.Model(ids, x, name="probe_encoder")
+    init = keras.initializers.RandomNormal(stddev=1.0)  # outputs of order 1: the means differ clearly
+    x = keras.layers.Embedding(vocab_size, width, mask_zero=True, embeddings_initializer=init)(ids)
+    return keras.Model(ids, keras.layers.Dense(width, activation="tanh")(x), name="probe_encoder")
 
 
-def _check_classifier(build_classifier: Any) -> None:
+def _check_classifier(fn: Any) -> None:
     import keras
 
     encoder = _probe_encoder()
-    before = [w.copy() for w in encoder.get_weights()]
-    model = _run(build_classifier, encoder, 5)
+    model = call(fn, encoder, 5)
     if not isinstance(model, keras.Model):
-        raise Mismatch(
-            "build_classifier(encoder, 5)",
-            expected="a keras.Model",
-            got=type(model).__name__,
-            hint="Build it with the functional API: `keras.Model(ids, logits)`.",
-        )
+        got, hint = type(model).__name__, NOT_MODEL.hint
+        raise Mismatch("build_classifier(encoder, 5)", expected="a keras.Model", got=got, hint=hint)
     if not any(layer is encoder or layer in encoder.layers for layer in model._flatten_layers()):
-        raise Mismatch(
-            "the layers of your classifier",
-            expected="the pretrained encoder itself, inside the model",
-            got="no layer of the encoder",
-            hint="Call the encoder you are given (`h = encoder(ids)`); a new encoder would start from "
-            "random weights and throw the pretraining away.",
-        )
-    if not all(np.array_equal(a, b) for a, b in zip(before, encoder.get_weights(), strict=True)):
-        raise Mismatch("the encoder's weights", expected="unchanged by building", got="changed")
-    rng = np.random.default_rng(5)
-    ids = rng.integers(N_SPECIAL, 30, size=(6, 12))
-    ids[:, 7:] = PAD_ID
-    try:
-        logits = np.asarray(model(ids.astype("int32"), training=False))
-    except Exception as exc:  # noqa: BLE001 - the learner's model failing on a batch
-        raise Mismatch(
-            "your model on a batch of ids of shape (6, 12)",
-            expected="logits of shape (6, 5)",
-            got=f"{type(exc).__name__}: {exc}"[:160],
-        ) from None
-    if logits.shape != (6, 5):
-        raise Mismatch(
-            "the output of your model on a batch of ids of shape (6, 12)",
-            expected=(6, 5),
-            got=logits.shape,
-            hint="Pool over the sequence (one vector per text), then `Dense(num_classes)`.",
-        )
-    # the encoder computes at the policy's precision (float16 on a T4): compare within its tolerance
-    tol = env.tolerance()
-    probs_like = np.allclose(logits.sum(-1), 1.0, atol=max(1e-4, tol["atol"])) and np.all(logits >= 0)
-    if probs_like:
-        raise Mismatch(
-            "the output",
-            expected="logits (no softmax)",
-            got="rows that sum to 1",
-            hint="Leave out the softmax and train with `from_logits=True`, as in the lesson.",
-        )
-    again = np.asarray(model(ids.astype("int32"), training=False))
-    if not np.allclose(again, logits, atol=1e-5):
-        raise Mismatch("your model", expected="the same logits for the same ids", got="different logits")
-    longer = ids
-    emb = np.asarray(encoder(longer.astype("int32")), dtype=np.float64)
-    keep = (longer != PAD_ID)[..., None]
-    masked_mean = (emb * keep).sum(1) / keep.sum(1)
-    plain_mean = emb.mean(1)
+        hint = NEW_ENCODER.hint
+        raise Mismatch("your classifier's layers", expected="the given encoder", got="none of it", hint=hint)
+    ids = np.random.default_rng(5).integers(N_SPECIAL, 30, size=(6, 12)).astype("int32")
+    ids[:, 4:] = PAD_ID
+    logits = call(model, ids, training=False)
+    tol = answer_tolerance(logits, atol=1e-4)
+    logits = as_array(logits, "the logits on ids (6, 12)", shape=(6, 5), hint=HEAD.hint)
     head = model.layers[-1]
-    if not isinstance(head, keras.layers.Dense) or head.units != 5:
-        raise Mismatch(
-            "the last layer",
-            expected="Dense(num_classes) (logits)",
-            got=type(head).__name__,
-            hint="End with `keras.layers.Dense(num_classes)(pooled)`.",
-        )
+    if not isinstance(head, keras.layers.Dense) or head.units != 5 or head.activation.__name__ == "softmax":
+        hint = SOFTMAX.hint if getattr(head, "activation", None) is keras.activations.softmax else HEAD.hint
+        raise Mismatch("the last layer", expected="Dense logits", got=type(head).__name__, hint=hint)
+    h = np.asarray(encoder(ids), dtype=np.float64)
+    real = (ids != PAD_ID)[..., None]
     kernel, bias = head.get_weights()[:2]
-    plain_err = np.abs(plain_mean @ kernel + bias - logits).max()
-    masked_err = np.abs(masked_mean @ kernel + bias - logits).max()
-    if np.allclose(plain_mean @ kernel + bias, logits, **tol) and plain_err < masked_err:
-        raise Mismatch(
-            "the pooling",
-            expected="the mean over the real (non-padding) positions",
-            got="the mean over all positions, padding included",
-            hint="Pass the padding mask to the pooling: `keras.layers.GlobalAveragePooling1D()(h, "
-            "mask=ids != 0)`, or rely on the encoder's mask (mask_zero=True) being propagated.",
-        )
+    plain = h.mean(1) @ kernel + bias
+    masked = (h * real).sum(1) / real.sum(1) @ kernel + bias
+    judge(logits, masked, [Mistake(PAD_MEAN.name, PAD_MEAN.hint, lambda: plain)], what="the logits", tol=tol)
 
 
 q3 = Exercise(
     "Q3 · a classifier on the pretrained encoder",
     _check_classifier,
-    hint="ids = keras.Input(encoder.input_shape[1:], dtype='int32'); h = encoder(ids); "
-    "pooled = keras.layers.GlobalAveragePooling1D()(h); logits = keras.layers.Dense(num_classes)(pooled).",
-    lab="lab07",
-    solution_id="q3",
+    hint=(
+        "Three pieces: the given encoder, a mean of its vectors over the real tokens, and a Dense layer "
+        "of logits. Which Keras layer averages over a sequence and respects a mask?",
+        "Use the functional API: an Input shaped like one sequence of ids, then the encoder, then "
+        "GlobalAveragePooling1D (the padding mask travels with the tensors), then Dense(num_classes).",
+    ),
 )
 
-
-# ---------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 # See it work: the learner's functions pretrain and fine-tune a small encoder
-# ---------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------
 
 
-def pretrain_and_fine_tune(
-    mask_tokens: Any,
-    mlm_loss: Any,
-    build_classifier: Any,
-    *,
-    epochs: int = 20,
-    vocab_size: int = 2000,
-    seq_len: int = 48,
-    d_model: int = 64,
-    num_layers: int = 2,
-    per_class: int = 4,
-    max_windows: int | None = None,
-    fine_tune_epochs: int = 80,
-    patience: int = 15,
-    seed: int = 0,
-) -> Any:
-    """Pretrain a small encoder with the learner's ``mask_tokens`` and fine-tune it with ``build_classifier``.
+def pretrain_and_fine_tune(mask_whole_words: Any, mlm_loss: Any, build_classifier: Any, *, epochs: int = 20,
+                           max_windows: int | None = None, fine_tune_epochs: int = 80, patience: int = 15,
+                           per_class: int = 4, seed: int = 0, vocab_size: int = 2000, seq_len: int = 48) -> Any:  # fmt: skip
+    """Lesson 07's recipe on one labelled sample, with the learner's three functions.
 
-    Lesson 07's recipe (``utils.text``), for one labelled sample: 60 docstrings per family of
-    ``utils.data.docstring_families()`` are the test set and are removed from the pretraining
-    corpus; ``per_class`` docstrings per family train and as many validate (early stopping).
-    ``max_windows`` caps the pretraining windows (None: all of them, about 4,500). Prints the
-    masked-token accuracy every few epochs, the learner's ``mlm_loss`` on a freshly masked batch
-    (next to the reference loss), then the test accuracy of the fine-tuned classifier and of the
-    same network trained from scratch. Returns a table figure; ``layout.meta`` holds the numbers.
+    Every token of this corpus is a whole word, so ``starts`` is every real position (whole-word
+    masking is then BERT's rule). Prints the masked-token accuracy, the learner's ``mlm_loss`` on a fresh
+    batch next to the reference, and the test accuracy fine-tuned and from scratch; returns a table.
     """
-    import tensorflow as tf
-
-    from utils import data, text, viz
+    from utils import data, viz
 
     texts, labels, class_names = data.docstring_families()
     rng = np.random.default_rng(seed)
-    test_idx, pool = [], {}
-    for k in range(len(class_names)):
-        members = rng.permutation(np.flatnonzero(labels == k))
-        test_idx += list(members[:60])
-        pool[k] = members[60:]
+    members = [rng.permutation(np.flatnonzero(labels == k)) for k in range(len(class_names))]
+    test_idx = np.concatenate([m[:60] for m in members])
     held_out = {texts[i] for i in test_idx}
     corpus = [doc for doc in data.python_text(min_chars=40) if doc not in held_out]
-    vocab = text.build_vocab(corpus, vocab_size)
-    word_id = {w: i for i, w in enumerate(vocab)}
+    word_id = {w: i for i, w in enumerate(text.build_vocab(corpus, vocab_size))}
     windows = text.make_windows(corpus, word_id, seq_len)[:max_windows]
+    encoder = text.build_encoder(vocab_size, seq_len, 64, 2, 4, 128, 0.0, seed=seed)
+    bias = __import__("tensorflow").Variable(np.zeros(vocab_size, "float32"), name="mlm_bias")
 
-    def encoder(dropout: float = 0.0) -> Any:
-        return text.build_encoder(
-            vocab_size, seq_len, d_model, num_layers, 4, 2 * d_model, dropout, seed=seed
-        )
+    def mask_fn(ids, rng, vocab, rate):
+        return mask_whole_words(ids, ids != PAD_ID, rng, vocab, rate)
 
-    pretrained = encoder()
-    bias = tf.Variable(tf.zeros([vocab_size]), name="mlm_bias")
-
-    def report(epoch: int, history: dict[str, list[float]]) -> None:
+    def report(epoch: int, history: dict) -> None:
         if epoch % 5 == 4 or epoch == epochs - 1:
             accuracy = history["masked-token accuracy"][-1]
             print(f"pretraining epoch {epoch + 1}/{epochs}: masked-token accuracy {accuracy:.3f}")
 
-    history = text.pretrain_mlm(
-        pretrained,
-        windows,
-        epochs=epochs,
-        batch_size=128,
-        learning_rate=2e-3,
-        seed=seed,
-        callbacks=[report],
-        mask_fn=mask_tokens,
-        output_bias=bias,
-    )
-    inputs, mlm_labels = (
-        np.asarray(a) for a in mask_tokens(windows[:64], np.random.default_rng(seed), vocab_size)
-    )
-    table = pretrained.get_layer("embedding").token_embedding.embeddings
-    logits = np.asarray(text.mlm_logits(pretrained(inputs), table, bias))  # float32 at every precision
-    your_loss = float(np.asarray(_run(mlm_loss, mlm_labels, logits)))
-    print(
-        f"your mlm_loss on a fresh batch: {your_loss:.3f} (reference {reference_mlm_loss(mlm_labels, logits):.3f})"
-    )
-
-    weights = pretrained.get_weights()
-    x_all = np.stack([text.encode(t, word_id, seq_len) for t in texts])
-    draws = [np.random.default_rng(100 + seed).permutation(pool[k])[: 2 * per_class] for k in pool]
+    history = text.pretrain_mlm(encoder, windows, epochs=epochs, batch_size=128, learning_rate=2e-3, seed=seed,
+                                callbacks=[report], mask_fn=mask_fn, output_bias=bias)  # fmt: skip
+    inputs, y = (np.asarray(a) for a in mask_fn(windows[:64], np.random.default_rng(seed), vocab_size, 0.15))
+    table = np.asarray(encoder.get_layer("embedding").token_embedding.embeddings)
+    batch = (np.asarray(encoder(inputs), "float32"), y, table, np.asarray(bias))
+    yours = as_number(mlm_loss(*batch), "your loss")
+    print(f"your mlm_loss on a fresh batch: {yours:.3f} (reference {reference_mlm_loss(*batch):.3f})")
+    weights, x_all = encoder.get_weights(), np.stack([text.encode(t, word_id, seq_len) for t in texts])
+    draws = [np.random.default_rng(100 + seed).permutation(m[60:])[: 2 * per_class] for m in members]
     train_idx = np.concatenate([d[:per_class] for d in draws])
     val_idx = np.concatenate([d[per_class:] for d in draws])
-    x_test, y_test = x_all[np.array(test_idx)], labels[np.array(test_idx)]
     results = {}
     for arm in ("pretrained + fine-tuned", "from scratch"):
-        enc = encoder(dropout=0.1)
-        if arm.startswith("pretrained"):
-            enc.set_weights(weights)
+        enc = text.build_encoder(vocab_size, seq_len, 64, 2, 4, 128, 0.1, seed=seed)
+        enc.set_weights(weights) if arm[0] == "p" else None
         model = build_classifier(enc, len(class_names))
-        rates = (
-            dict(encoder_lr=3e-4, head_lr=3e-3)
-            if arm.startswith("pretrained")
-            else dict(encoder_lr=1e-3, head_lr=1e-3)
-        )
-        text.fine_tune(
-            model,
-            (x_all[train_idx], labels[train_idx]),
-            (x_all[val_idx], labels[val_idx]),
-            epochs=fine_tune_epochs,
-            patience=patience,
-            seed=seed,
-            **rates,
-        )
-        results[arm] = float(
-            np.mean(np.argmax(model.predict(x_test, batch_size=256, verbose=0), -1) == y_test)
-        )
+        rates = dict(encoder_lr=3e-4, head_lr=3e-3) if arm[0] == "p" else dict(encoder_lr=1e-3, head_lr=1e-3)
+        train, val = (x_all[train_idx], labels[train_idx]), (x_all[val_idx], labels[val_idx])
+        text.fine_tune(model, train, val, epochs=fine_tune_epochs, patience=patience, seed=seed, **rates)
+        predicted = np.argmax(model.predict(x_all[test_idx], batch_size=256, verbose=0), -1)
+        results[arm] = float(np.mean(predicted == labels[test_idx]))
         print(f"{arm}: test accuracy {results[arm]:.3f}")
-    fig = viz.table(
-        [[arm, f"{acc:.3f}"] for arm, acc in results.items()],
-        ["classifier", "test accuracy"],
-        title=f"{per_class} (+{per_class} validation) labelled docstrings per family, "
-        f"{len(test_idx)} test docstrings (chance {1 / len(class_names):.3f})",
-    )
-    fig.layout.meta = {
-        "masked_accuracy": history["masked-token accuracy"][-1],
-        "your_loss": your_loss,
-        **results,
-    }
+    title = f"{per_class} (+{per_class} validation) labels per family, {len(test_idx)} test docstrings"
+    rows = [[arm, f"{acc:.3f}"] for arm, acc in results.items()]
+    fig = viz.table(rows, ["classifier", "test accuracy"], title=title)
+    fig.layout.meta = {"masked_accuracy": history["masked-token accuracy"][-1], "your_loss": yours, **results}
     return fig
