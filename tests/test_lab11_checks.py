@@ -1,5 +1,5 @@
 """Lab 11's checks: right answers pass however they are written, each usual mistake gets its own
-message, placeholders are "not done yet"."""
+hint, placeholders are "not done yet", a learner's exception is reported without a course traceback."""
 
 import json
 import urllib.error
@@ -11,78 +11,135 @@ import requests
 
 from utils.checks import lab11 as ex
 from utils.deploy import ServingError
-from utils.env import import_tensorflow
-
-tf = import_tensorflow()
 
 # ---------------------------------------------------------------------------------------------
-# Answers: right ones, written differently, and the usual mistakes
+# Q1-Q3: int8 by hand
 # ---------------------------------------------------------------------------------------------
 
 
-def export_model(model, export_dir):
-    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="images")
-    model.export(export_dir, format="tf_saved_model", input_signature=[spec], verbose=False)
+def params(x_min, x_max):
+    lo, hi = min(x_min, 0.0), max(x_max, 0.0)
+    scale = (hi - lo) / 255
+    return scale, int(round(-128 - lo / scale))
 
 
-def export_archive(model, export_dir):  # the long way round, with keras.export.ExportArchive
-    import keras
-
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32, name="images")
-    archive.add_endpoint("serving_default", model.call, input_signature=[spec])
-    archive.write_out(export_dir, verbose=False)
+def params_from_max(x_min, x_max):  # the zero point from the top of the range: the same number
+    lo, hi = np.minimum(x_min, 0), np.maximum(x_max, 0)
+    s = np.float32((hi - lo) / 255.0)
+    return float(s), int(np.rint(127 - hi / s))
 
 
-def export_default_name(model, export_dir):
-    model.export(export_dir, format="tf_saved_model", verbose=False)
+def quantize(x, scale, zero_point):
+    return np.clip(np.round(np.asarray(x) / scale) + zero_point, -128, 127).astype(np.int8)
 
 
-def export_fixed_shape(model, export_dir):
-    spec = tf.TensorSpec((None, 8, 8, 1), tf.float32, name="images")
-    model.export(export_dir, format="tf_saved_model", input_signature=[spec], verbose=False)
+def quantize_tf(x, scale, zero_point):
+    import tensorflow as tf
+
+    q = tf.clip_by_value(tf.round(tf.constant(x, tf.float32) / scale) + zero_point, -128, 127)
+    return tf.cast(q, tf.int8)
 
 
-def export_batch_of_one(model, export_dir):
-    spec = tf.TensorSpec((1, *model.input_shape[1:]), tf.float32, name="images")
-    model.export(export_dir, format="tf_saved_model", input_signature=[spec], verbose=False)
+def dequantize(q, scale, zero_point):
+    return (scale * (np.asarray(q, np.int32) - zero_point)).astype(np.float32)
 
 
-def export_float64(model, export_dir):
-    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float64, name="images")
-    model.export(export_dir, format="tf_saved_model", input_signature=[spec], verbose=False)
+def dequantize_float(q, scale, zero_point):
+    return scale * (q.astype(np.float32) - np.float32(zero_point))
 
 
-def export_keras_file(model, export_dir):
-    model.save(export_dir + ".keras")
+PARAMS_MISTAKES = {
+    "range not widened": (
+        lambda a, b: ((b - a) / 255, round(-128 - a * 255 / (b - a))),
+        "does not include 0",
+    ),
+    "uint8": (lambda a, b: (s := (max(b, 0) - min(a, 0)) / 255, round(-min(a, 0) / s)), "uint8"),
+    "symmetric": (lambda a, b: (max(abs(a), abs(b)) / 127, 0), "symmetric"),
+    "256 steps": (lambda a, b: (s := (max(b, 0) - min(a, 0)) / 256, round(-128 - min(a, 0) / s)), "255 gaps"),
+    "sign": (lambda a, b: (s := (max(b, 0) - min(a, 0)) / 255, round(-128 + min(a, 0) / s)), "wrong sign"),
+    "not rounded": (lambda a, b: (s := (max(b, 0) - min(a, 0)) / 255, -128 - min(a, 0) / s), "Round it"),
+}
+QUANT_MISTAKES = {
+    "cast truncates": (
+        lambda x, s, z: np.clip(np.asarray(x) / s + z, -128, 127).astype(np.int8),
+        "truncated",
+    ),
+    "trunc first": (
+        lambda x, s, z: np.clip(np.trunc(np.asarray(x) / s) + z, -128, 127),
+        "truncated towards 0",
+    ),
+    "floor": (lambda x, s, z: np.clip(np.floor(np.asarray(x) / s) + z, -128, 127), "rounded down"),
+    "no clip, int8": (
+        lambda x, s, z: (np.round(np.asarray(x) / s) + z).astype(np.int64).astype(np.int8),
+        "wrapped",
+    ),
+    "no clip": (lambda x, s, z: np.round(np.asarray(x) / s) + z, "outside [−128, 127]"),
+    "no zero point": (lambda x, s, z: np.clip(np.round(np.asarray(x) / s), -128, 127), "not shifted"),
+    "minus zero point": (lambda x, s, z: np.clip(np.round(np.asarray(x) / s) - z, -128, 127), "subtracted"),
+}
+DEQUANT_MISTAKES = {
+    "int8 subtraction": (lambda q, s, z: s * (q - z), "overflowed"),
+    "no zero point": (lambda q, s, z: s * q.astype(np.float32), "did not take the zero point off"),
+    "zero point added": (lambda q, s, z: s * (q.astype(np.float32) + z), "added the zero point"),
+    "divided": (lambda q, s, z: (q.astype(np.float32) - z) / s, "divided by the scale"),
+}
 
 
-def ready(base_url, name):
-    r = requests.get(f"{base_url}/v1/models/{name}", timeout=10)
-    return r.status_code == 200 and any(v["state"] == "AVAILABLE" for v in r.json()["model_version_status"])
+@pytest.mark.slow
+@pytest.mark.parametrize("answer", [params, params_from_max])
+def test_q1_right_answers_match_tflite(answer):
+    fb = ex.q1.evaluate(answer)
+    assert fb.passed, str(fb)
 
 
-def ready_urllib(base_url, name):
-    try:
-        with urllib.request.urlopen(f"{base_url}/v1/models/{name}", timeout=10) as r:
-            status = json.loads(r.read())
-    except urllib.error.HTTPError:
-        return False
-    return "AVAILABLE" in [v["state"] for v in status["model_version_status"]]
+def test_q1_reference_is_what_tflite_chose():  # the references the mistakes are measured against
+    for lo_hi in ex.Q1_RANGES:
+        scale, zero = ex.int8_reference(*lo_hi)
+        assert isinstance(zero, int) and np.isclose(scale, params(*lo_hi)[0])
 
 
-def ready_no_status_check(base_url, name):
-    r = requests.get(f"{base_url}/v1/models/{name}", timeout=10)
-    return any(v["state"] == "AVAILABLE" for v in r.json()["model_version_status"])
+@pytest.mark.slow
+@pytest.mark.parametrize(("answer", "fragment"), PARAMS_MISTAKES.values(), ids=list(PARAMS_MISTAKES))
+def test_q1_mistakes_get_their_own_hint(answer, fragment):
+    fb = ex.q1.evaluate(answer)
+    assert fb.status == "incorrect" and fragment in (fb.hint or ""), str(fb)
 
 
-def ready_ignores_state(base_url, name):
-    return requests.get(f"{base_url}/v1/models/{name}", timeout=10).status_code == 200
+@pytest.mark.parametrize(
+    ("exercise", "answer"), [(ex.q2, quantize), (ex.q3, dequantize), (ex.q3, dequantize_float)]
+)
+def test_q2_q3_right_answers_pass(exercise, answer):
+    fb = exercise.evaluate(answer)
+    assert fb.passed, str(fb)
 
 
-def ready_returns_json(base_url, name):
-    return requests.get(f"{base_url}/v1/models/{name}", timeout=10).json()
+@pytest.mark.slow
+def test_q2_accepts_a_tensorflow_answer():
+    assert ex.q2.evaluate(quantize_tf).passed
+
+
+@pytest.mark.parametrize(("answer", "fragment"), QUANT_MISTAKES.values(), ids=list(QUANT_MISTAKES))
+def test_q2_mistakes_get_their_own_hint(answer, fragment):
+    fb = ex.q2.evaluate(answer)
+    assert fb.status == "incorrect" and fragment in (fb.hint or ""), str(fb)
+
+
+@pytest.mark.parametrize(("answer", "fragment"), DEQUANT_MISTAKES.values(), ids=list(DEQUANT_MISTAKES))
+def test_q3_mistakes_get_their_own_hint(answer, fragment):
+    fb = ex.q3.evaluate(answer)
+    assert fb.status == "incorrect" and fragment in (fb.hint or ""), str(fb)
+
+
+@pytest.mark.slow
+def test_quantisation_checks_hold_under_mixed_precision(mixed_policy):
+    for exercise, answer in ((ex.q1, params), (ex.q2, quantize), (ex.q3, dequantize)):
+        assert exercise.evaluate(answer).passed
+    assert ex.q3.evaluate(DEQUANT_MISTAKES["int8 subtraction"][0]).status == "incorrect"
+
+
+# ---------------------------------------------------------------------------------------------
+# Q4: the client
+# ---------------------------------------------------------------------------------------------
 
 
 def predict(base_url, name, images):
@@ -168,52 +225,33 @@ def predict_wrong_url(base_url, name, images):
 
 # ---------------------------------------------------------------------------------------------
 # Tests
-# ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("exercise", "answer"),
-    [
-        (ex.q1, export_model),
-        (ex.q1, export_archive),
-        (ex.q2, ready),
-        (ex.q2, ready_urllib),
-        (ex.q3, predict),
-        (ex.q3, predict_columnar),
-    ],
-)
+@pytest.mark.parametrize("answer", [predict, predict_columnar])
 @pytest.mark.slow
-def test_right_answers_pass(exercise, answer):
-    fb = exercise.evaluate(answer)
+def test_q4_right_answers_pass(answer):
+    fb = ex.q4.evaluate(answer)
     assert fb.passed, str(fb)
 
 
 @pytest.mark.parametrize(
-    ("exercise", "answer", "fragment"),
+    ("answer", "fragment"),
     [
-        (ex.q1, export_default_name, "name='images'"),
-        (ex.q1, export_fixed_shape, "model.input_shape"),
-        (ex.q1, export_batch_of_one, "None as the first dimension"),
-        (ex.q1, export_float64, "tf.float32"),
-        (ex.q1, export_keras_file, "model.save writes a .keras file"),
-        (ex.q2, ready_no_status_check, "status_code"),
-        (ex.q2, ready_ignores_state, "'state'"),
-        (ex.q2, ready_returns_json, "True or False"),
-        (ex.q3, predict_numpy_body, ".tolist()"),
-        (ex.q3, predict_bare_list, "JSON object"),
-        (ex.q3, predict_reads_outputs, "'predictions'"),
-        (ex.q3, predict_returns_json, "not the whole JSON"),
-        (ex.q3, predict_no_status_check, "before checking the status code"),
-        (ex.q3, predict_raise_for_status, "raise_for_status() drops"),
-        (ex.q3, predict_assumes_json_errors, "not always JSON"),
-        (ex.q3, predict_loses_message, "response.json()['error']"),
-        (ex.q3, predict_wrong_url, ":predict"),
+        (predict_numpy_body, ".tolist()"),
+        (predict_bare_list, "JSON object"),
+        (predict_reads_outputs, '"predictions"'),
+        (predict_returns_json, "not the whole JSON"),
+        (predict_no_status_check, "before checking the status code"),
+        (predict_raise_for_status, "raise_for_status() drops"),
+        (predict_assumes_json_errors, "not always JSON"),
+        (predict_loses_message, 'the "error" of its JSON'),
+        (predict_wrong_url, ":predict"),
     ],
 )
-def test_usual_mistakes_get_their_own_message(exercise, answer, fragment):
-    fb = exercise.evaluate(answer)
-    assert fb.status == "incorrect", str(fb)
-    assert fragment in (fb.hint or ""), str(fb)
+@pytest.mark.slow
+def test_q4_mistakes_get_their_own_hint(answer, fragment):
+    fb = ex.q4.evaluate(answer)
+    assert fb.status == "incorrect" and fragment in (fb.hint or ""), str(fb)
     assert "Traceback" not in str(fb)
 
 
@@ -222,38 +260,34 @@ def _placeholder(*args):
     raise NotImplementedError
 
 
-@pytest.mark.parametrize("exercise", [ex.q1, ex.q2, ex.q3])
+@pytest.mark.parametrize("exercise", [ex.q1, ex.q2, ex.q3, ex.q4])
 def test_placeholders_are_not_done(exercise):
     assert exercise.evaluate(_placeholder).status == "not_done"
     assert exercise.evaluate(...).status == "not_done"
 
 
-def test_learner_exception_is_reported_without_course_traceback():
-    def broken(base_url, name, images):
-        return 1 / 0
-
-    fb = ex.q3.evaluate(broken)
+@pytest.mark.parametrize(
+    ("exercise", "args"), [(ex.q2, "x, s, z"), (ex.q4, "base_url, name, images")], ids=["q2", "q4"]
+)
+def test_learner_exception_is_reported_without_course_traceback(exercise, args):
+    fb = exercise.evaluate(lambda *a: 1 / 0)
     assert fb.status == "error" and "ZeroDivisionError" in fb.message and "Traceback" not in str(fb)
 
 
+@pytest.mark.slow
 def test_scripted_server_answers_like_tf_serving():
     with ex.scripted_server() as (url, seen):
-        assert requests.get(f"{url}/v1/models/ready", timeout=10).json()["model_version_status"][0][
-            "state"
-        ] == ("AVAILABLE")
+        r = requests.post(f"{url}/v1/models/digits:predict", json={"instances": [[[[1.0]]]]}, timeout=10)
+        assert r.status_code == 200 and r.json() == {"predictions": [[1.0, 1.0]]}
         r = requests.post(f"{url}/v1/models/broken:predict", json={"instances": [[1]]}, timeout=10)
         assert r.status_code == 400 and r.json() == {"error": ex.BROKEN_MESSAGE}
         r = requests.post(f"{url}/v1/models/behind-proxy:predict", json={}, timeout=10)
         assert r.status_code == 502 and r.headers["content-type"].startswith("text/html")
-        assert [s["path"] for s in seen] == [
-            "/v1/models/ready",
-            "/v1/models/broken:predict",
-            "/v1/models/behind-proxy:predict",
-        ]
+        assert [s["path"] for s in seen][-1] == "/v1/models/behind-proxy:predict"
 
 
 @pytest.mark.slow
-def test_serve_and_query_runs_the_learners_answers_for_real():
+def test_serve_and_query_runs_the_learners_client_for_real():
     import keras
 
     keras.utils.set_random_seed(0)
@@ -261,52 +295,10 @@ def test_serve_and_query_runs_the_learners_answers_for_real():
         [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10, "softmax")]
     )
     x = np.random.default_rng(0).random((5, 8, 8, 1), dtype=np.float32)
-    table = ex.serve_and_query(export_model, ready, predict, model, x, np.arange(5))
+    table = ex.serve_and_query(predict, model, x, np.arange(5))
     assert list(table.index) == ["label", "served prediction"]
     np.testing.assert_array_equal(
         table.loc["served prediction"].to_numpy(), model.predict(x, verbose=0).argmax(1)
     )
-    fb = ex.serve_and_query(_placeholder, ready, predict, model, x, np.arange(5))
-    assert fb.status == "not_done" and "Q1" in fb.message
-
-
-# ---------------------------------------------------------------------------------------------
-# Q1 under mixed precision: a learner on a GPU (float16) or a TPU (bfloat16) writes the same code
-# ---------------------------------------------------------------------------------------------
-
-
-def export_float32_copy(model, export_dir):  # lesson 11's way: the float32 copy, same weights
-    from utils.deploy import float32_model
-
-    export_model(float32_model(model), export_dir)
-
-
-def export_casts_to_float16(model, export_dir):  # a float16 answer: not a served interface
-    import keras
-
-    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="images")
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serving_default", lambda x: tf.cast(model(x), tf.float16), input_signature=[spec])
-    archive.write_out(export_dir, verbose=False)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("answer", [export_model, export_archive, export_float32_copy])
-def test_q1_right_answers_pass_under_mixed_precision(mixed_policy, answer):
-    fb = ex.q1.evaluate(answer)
-    assert fb.passed, str(fb)
-
-
-@pytest.mark.parametrize(
-    ("answer", "fragment"),
-    [
-        (export_fixed_shape, "model.input_shape"),
-        (export_float64, "tf.float32"),
-        (export_casts_to_float16, "answers in float32"),
-    ],
-)
-@pytest.mark.slow
-def test_q1_mistakes_are_named_under_mixed_precision(mixed_policy, answer, fragment):
-    fb = ex.q1.evaluate(answer)
-    assert fb.status == "incorrect" and fragment in (fb.hint or ""), str(fb)
+    fb = ex.serve_and_query(_placeholder, model, x, np.arange(5))
+    assert fb.status == "not_done" and "Q4" in fb.message
