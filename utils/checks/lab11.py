@@ -1,19 +1,15 @@
 """Checks for Lab 11 (int8 by hand, and a serving client). Tasks and the mistakes they name:
 
-* ``q1`` ``int8_params(x_min, x_max)`` → ``(scale, zero_point)``, compared with what TFLite's converter
-  chose for a tiny model calibrated on that range: the range not widened to include 0, the uint8 range,
-  no zero point (symmetric), 256 steps instead of 255, the zero point's sign, a zero point not rounded.
-* ``q2`` ``quantize(x, scale, zero_point)`` → int8 codes: truncation or floor instead of rounding, no
-  clipping (wrapped round in int8, or out of range), no zero point, the zero point subtracted.
-* ``q3`` ``dequantize(q, scale, zero_point)``, its round trip compared with
-  ``tf.quantization.fake_quant_with_min_max_vars``: ``q − z`` wrapped round in int8, no zero point, the
-  zero point added, divided by the scale.
-* ``q4`` ``predict(base_url, name, images)`` against a scripted TF-Serving look-alike on 127.0.0.1: a
-  NumPy array in the JSON, a bare list, the wrong URL or answer key, and for 400/404/502 answers
-  ``raise_for_status()``, reading predictions of an error, an HTML error page, a wrong status or message.
-
-Quantisation is float arithmetic on given numbers, the same under every dtype policy (the tolerance is
-float32's); the scripted server records each request and answers like TF Serving, errors included.
+* ``q1`` ``int8_params(x_min, x_max)``, compared with TFLite's converter: the range not widened to 0, the
+  uint8 range, no zero point, 256 steps, the zero point's sign, a zero point not rounded;
+* ``q2`` ``quantize(x, scale, zero_point)``: truncated (before or after the shift), floored, wrapped round
+  in int8 or not clipped, no zero point, the zero point subtracted;
+* ``q3`` ``dequantize(q, scale, zero_point)``, the round trip compared with TensorFlow's fake_quant: ``q − z``
+  in int8, no zero point, the zero point added, divided by the scale;
+* ``q4`` ``predict(base_url, name, images)`` against a scripted TF-Serving look-alike: a NumPy array in the
+  JSON, a bare list, a wrong URL or key, and for 400/404/502 answers raise_for_status, reading predictions
+  of an error, an HTML page, a wrong status or message. Quantisation is plain float arithmetic: one tolerance
+  under every dtype policy.
 """
 
 import contextlib
@@ -26,9 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from utils.checks import Exercise, Feedback, LearnerError, Mismatch, as_array, call, judge
+from utils.checks import Exercise, Feedback, LearnerError, as_array, call, judge
 from utils.checks.lab09 import hint_table, mistake_table, named
+from utils.env import import_tensorflow
 
+TOL = {"rtol": 1e-5, "atol": 1e-6}  # float arithmetic on given numbers: the same under every dtype policy
 HINTS = hint_table(
     """
 q1 | The 256 int8 codes must cover the range, and the real number 0 must land exactly on a code (a zero-padded input or a ReLU output is exactly 0). What range do you cover, then? | Widen the range to include 0: lo = min(x_min, 0), hi = max(x_max, 0). The scale spreads hi − lo over 255 steps; the zero point is the code of 0, so that lo lands on −128: round it to a whole number.
@@ -42,11 +40,9 @@ q4 | POST JSON to the predict URL; look at the status code before you read the b
 # q1: scale and zero point
 
 
-def int8_reference(
-    x_min: float, x_max: float, *, widen=True, levels=255, uint8=False, symmetric=False, sign=1, rounded=True
-):
-    """(scale, zero point) of affine int8 for the range; the keywords give the mistakes."""
-    lo, hi = (min(x_min, 0.0), max(x_max, 0.0)) if widen else (x_min, x_max)
+def int8_reference(lo, hi, *, widen=True, levels=255, uint8=False, symmetric=False, sign=1, rounded=True):
+    """(scale, zero point) of affine int8 for the range [lo, hi]; the keywords give the mistakes."""
+    lo, hi = (min(lo, 0.0), max(hi, 0.0)) if widen else (lo, hi)
     if symmetric:
         return max(abs(lo), abs(hi)) / 127, 0
     scale = (hi - lo) / levels
@@ -76,13 +72,11 @@ def tflite_params() -> list[tuple[float, int]]:
         from ai_edge_litert.interpreter import Interpreter
 
         from utils.deploy import _quiet_converter
-        from utils.env import import_tensorflow
 
         tf, rng = import_tensorflow(), np.random.default_rng(0)
         inputs = [keras.Input((4,), name=f"x{i}") for i in range(len(Q1_RANGES))]
-        data = [rng.uniform(lo, hi, (32, 4)).astype("float32") for lo, hi in Q1_RANGES]
-        for d, (lo, hi) in zip(data, Q1_RANGES, strict=True):
-            d[0, 0], d[1, 1] = lo, hi  # the calibrated range is exactly [lo, hi]
+        sample = lambda lo, hi: np.vstack([[lo] * 4, [hi] * 4, rng.uniform(lo, hi, (30, 4))])  # noqa: E731
+        data = [sample(lo, hi).astype("float32") for lo, hi in Q1_RANGES]  # calibrated on exactly [lo, hi]
         out = keras.layers.Concatenate(dtype="float32")(
             [keras.layers.Dense(2, dtype="float32")(i) for i in inputs]
         )
@@ -100,25 +94,10 @@ def tflite_params() -> list[tuple[float, int]]:
 
 
 def _check_params(int8_params: Callable) -> None:
-    for lo_hi in Q1_RANGES:
-        got = call(int8_params, *lo_hi)
-        if not isinstance(got, tuple | list) or len(got) != 2:
-            raise Mismatch(
-                f"int8_params{lo_hi}", expected="a pair (scale, zero_point)", got=type(got).__name__
-            )
-        got = as_array(got, f"int8_params{lo_hi}")
-        expected = np.array(tflite_params()[Q1_RANGES.index(lo_hi)])
-        what = f"(scale, zero point) for [{lo_hi[0]}, {lo_hi[1]}]"
-        describe = f"({expected[0]:.6g}, {expected[1]:.0f}), as TFLite's converter chose"
-        judge(
-            got,
-            expected,
-            Q1_MISTAKES,
-            what=what,
-            inputs=(lo_hi,),
-            tol={"rtol": 1e-5, "atol": 1e-9},
-            describe=describe,
-        )
+    for lo_hi, ref in zip(Q1_RANGES, tflite_params(), strict=True):
+        what, seen = f"(scale, zero point) for {list(lo_hi)}", f"({ref[0]:.6g}, {ref[1]}), TFLite's choice"
+        got = as_array(call(int8_params, *lo_hi), what, shape=(2,), hint="Return (scale, zero_point).")
+        judge(got, np.array(ref), Q1_MISTAKES, what=what, inputs=(lo_hi,), tol=TOL, describe=seen)
 
 
 q1 = Exercise("Q1 · scale and zero point", _check_params, hint=HINTS["q1"])
@@ -132,12 +111,9 @@ Q2_X = np.array([-1.0, -0.4, -0.0031, 0.0, 0.0052, 0.3345, 1.1, 1.6891, 2.4, 2.6
 
 def quantize_reference(x: Any, s: float, z: int, *, how="round", clip=True, wrap=False, zero=1) -> np.ndarray:
     """int8 codes of ``x``; the keywords give the mistakes."""
-    x = np.asarray(x, float) / s
-    q = (
-        np.trunc(x + zero * z)
-        if how == "after"
-        else {"round": np.round, "trunc": np.trunc, "floor": np.floor}[how](x) + zero * z
-    )
+    x, z = np.asarray(x, float) / s, zero * z
+    rounding = {"round": np.round, "trunc": np.trunc, "floor": np.floor, "after": np.trunc}[how]
+    q = rounding(x + z) if how == "after" else rounding(x) + z
     return np.clip(q, -128, 127) if clip else (q.astype(np.int64).astype(np.int8) if wrap else q)
 
 
@@ -157,15 +133,11 @@ zero point subtracted | zero=-1 | You subtracted the zero point. Going in, the c
 
 def _check_quantize(quantize: Callable) -> None:
     got = as_array(call(quantize, Q2_X.copy(), Q2_SCALE, Q2_ZERO), "the codes", shape=Q2_X.shape)
-    what = f"quantize(x, {Q2_SCALE}, {Q2_ZERO}) for {len(Q2_X)} probe values x from -1 to 5"
-    judge(
-        got,
-        quantize_reference(Q2_X, Q2_SCALE, Q2_ZERO),
-        Q2_MISTAKES,
-        what=what,
-        inputs=(Q2_X, Q2_SCALE, Q2_ZERO),
-        tol={"rtol": 0, "atol": 1e-9},
+    what, probe = (
+        f"quantize(x, {Q2_SCALE}, {Q2_ZERO}) for {len(Q2_X)} values x from -1 to 5",
+        (Q2_X, Q2_SCALE, Q2_ZERO),
     )
+    judge(got, quantize_reference(*probe), Q2_MISTAKES, what=what, inputs=probe, tol=TOL)
 
 
 q2 = Exercise("Q2 · quantise to int8", _check_quantize, hint=HINTS["q2"])
@@ -175,13 +147,11 @@ def dequantize_reference(q: Any, s: float, z: int, *, how="right") -> np.ndarray
     """Real values of the codes ``q``; ``how`` gives the mistakes."""
     q = np.asarray(q)
     wide = q.astype(np.int64)
-    return {
-        "right": s * (wide - z),
-        "int8": s * (q - np.int8(z)).astype(np.int64),
-        "no zero": s * wide,
-        "added": s * (wide + z),
-        "divided": (wide - z) / s,
-    }[how]
+    if how == "int8":
+        return s * (q - np.int8(z)).astype(np.int64)
+    return {"right": s * (wide - z), "no zero": s * wide, "added": s * (wide + z), "divided": (wide - z) / s}[
+        how
+    ]
 
 
 Q3_MISTAKES = mistake_table(
@@ -196,28 +166,13 @@ divided by the scale | how='divided' | You divided by the scale. Going in you di
 
 
 def _check_dequantize(dequantize: Callable) -> None:
-    from utils.env import import_tensorflow
-
-    tf = import_tensorflow()
     q = quantize_reference(Q2_X, Q2_SCALE, Q2_ZERO).astype(np.int8)
     got = as_array(call(dequantize, q.copy(), Q2_SCALE, Q2_ZERO), "the values", shape=q.shape)
-    lo, hi = (
-        Q2_SCALE * (-128 - Q2_ZERO),
-        Q2_SCALE * (127 - Q2_ZERO),
-    )  # the range these (scale, zero point) cover
-    fake = tf.quantization.fake_quant_with_min_max_vars(
-        Q2_X, lo, hi, num_bits=8
-    ).numpy()  # TensorFlow's round trip
-    what = f"dequantize(quantize(x), {Q2_SCALE}, {Q2_ZERO}) for {len(Q2_X)} probe values x from -1 to 5"
-    judge(
-        got,
-        fake,
-        Q3_MISTAKES,
-        what=what,
-        inputs=(q, Q2_SCALE, Q2_ZERO),
-        tol={"rtol": 1e-5, "atol": 1e-6},
-        describe=f"{fake.round(4)[:4].tolist()}... (as tf.quantization.fake_quant_with_min_max_vars)",
-    )
+    lo, hi = Q2_SCALE * (-128 - Q2_ZERO), Q2_SCALE * (127 - Q2_ZERO)  # the range (scale, zero point) cover
+    fake = import_tensorflow().quantization.fake_quant_with_min_max_vars(Q2_X, lo, hi, num_bits=8).numpy()
+    what = f"dequantize(quantize(x), {Q2_SCALE}, {Q2_ZERO}) for {len(Q2_X)} values x from -1 to 5"
+    seen = f"{fake.round(4)[:4].tolist()}... (as tf.quantization.fake_quant_with_min_max_vars)"
+    judge(got, fake, Q3_MISTAKES, what=what, inputs=(q, Q2_SCALE, Q2_ZERO), tol=TOL, describe=seen)
 
 
 q3 = Exercise("Q3 · dequantise, and the round trip", _check_dequantize, hint=HINTS["q3"])
@@ -235,19 +190,17 @@ def fake_predictions(data: Any) -> list[list[float]]:
     return np.stack([flat.sum(1), flat.max(1)], axis=1).round(6).tolist()
 
 
+PROXY_PAGE = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+SCRIPTED = {"behind-proxy": (502, PROXY_PAGE), "broken": (400, {"error": BROKEN_MESSAGE})}
+
+
 def _answer(method: str, path: str, body: bytes) -> tuple[int, Any]:
     """(status, payload) as TF Serving would answer for the scripted models; a str payload is HTML."""
     m = _PATH.match(path)
     if not m or method != "POST":
         return 404, {"error": f"No route for {method} {path}."}
-    if m["name"] in ("behind-proxy", "broken"):
-        return (
-            (502, "<html><body><h1>502 Bad Gateway</h1></body></html>")
-            if m["name"] == "behind-proxy"
-            else (400, {"error": BROKEN_MESSAGE})
-        )
     if m["name"] != "digits":
-        return 404, {"error": f"Servable not found for request: model {m['name']!r} is not served here."}
+        return SCRIPTED.get(m["name"], (404, {"error": f"Servable not found: no model {m['name']!r} here."}))
     try:
         request = json.loads(body)
         assert isinstance(request, dict) and ("instances" in request) != ("inputs" in request)
@@ -255,9 +208,7 @@ def _answer(method: str, path: str, body: bytes) -> tuple[int, Any]:
         arr = np.asarray(data.get("images") if isinstance(data, dict) else data, dtype=np.float64)
         assert arr.ndim == 4 and len(arr)
     except (ValueError, TypeError, AssertionError):
-        return 400, {
-            "error": 'The body must be a JSON object with "instances" or "inputs": images [-1, H, W, 1].'
-        }
+        return 400, {"error": 'A JSON object with "instances" or "inputs", images [-1, H, W, 1], please.'}
     return 200, {"predictions" if "instances" in request else "outputs": fake_predictions(arr)}
 
 
@@ -266,7 +217,7 @@ def scripted_server() -> Any:
     """Run the scripted TF-Serving look-alike on 127.0.0.1; yield (base_url, list of requests seen)."""
     from utils.deploy import BackgroundServer
 
-    seen: list[dict[str, Any]] = []
+    seen = []
 
     async def app(scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         if scope["type"] == "lifespan":
@@ -281,7 +232,7 @@ def scripted_server() -> Any:
         status, payload = _answer(scope["method"], scope["path"], body)
         html = isinstance(payload, str)
         content = payload.encode() if html else json.dumps(payload).encode()
-        kind = b"text/html; charset=utf-8" if html else b"application/json"
+        kind = b"text/html" if html else b"application/json"
         headers = [(b"content-type", kind), (b"content-length", b"%d" % len(content))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
@@ -320,47 +271,33 @@ def _check_client(predict: Callable) -> None:
         try:
             got = call(predict, url, "digits", images)
         except LearnerError as e:
-            body = json.loads(seen[-1]["body"]) if seen and seen[-1]["body"][:1] in (b"{", b"[") else None
-            name = (
-                "array in JSON"
-                if "serializable" in str(e.error)
-                else "bare list"
-                if isinstance(body, list)
-                else "wrong URL"
-                if seen and not _PATH.match(seen[-1]["path"])
-                else "wrong answer key"
-                if isinstance(e.error, KeyError)
-                else None
-            )
-            if name:
+            last = seen[-1] if seen else {"body": b"", "path": ""}
+            found = [
+                ("array in JSON", "serializable" in str(e.error)),
+                ("bare list", last["body"][:1] == b"["),
+                ("wrong URL", seen and not _PATH.match(last["path"])),
+                ("wrong answer key", isinstance(e.error, KeyError)),
+            ]
+            for name, _ in filter(lambda pair: pair[1], found):
                 raise named(Q4_MISTAKES, name, "a good request for 3 images", repr(e.error)[:120]) from None
             raise
         if isinstance(got, dict):
-            raise named(
-                Q4_MISTAKES, "whole JSON returned", "what predict returns", f"a dict with keys {list(got)}"
-            )
-        judge(
-            as_array(got, "the predictions"),
-            fake_predictions(images),
-            what="the predictions for 3 probe images",
-            tol={"rtol": 1e-5, "atol": 1e-5},
-        )
+            raise named(Q4_MISTAKES, "whole JSON returned", "what predict returns", f"a dict: {list(got)}")
+        what = "the predictions for 3 probe images"
+        judge(as_array(got, what), fake_predictions(images), what=what, tol=TOL)
         for model, status in (("broken", 400), ("nosuch", 404), ("behind-proxy", 502)):
             what = f"what predict does for a {status} answer" + (" (an HTML page)" if status == 502 else "")
             try:
                 result = call(predict, url, model, images)
             except LearnerError as e:
-                if not isinstance(e.error, ServingError):
-                    mistake = ERRORS.get(type(e.error).__name__, "returned on an error")
-                    raise named(
-                        Q4_MISTAKES, mistake, what, f"{type(e.error).__name__}: {e.error}"[:160]
-                    ) from None
-                if e.error.status != status:
-                    raise named(Q4_MISTAKES, "wrong status", what, e.error.status, status) from None
-                if model == "broken" and BROKEN_MESSAGE not in str(e.error):
-                    raise named(
-                        Q4_MISTAKES, "message lost", what, str(e.error)[:120], BROKEN_MESSAGE
-                    ) from None
+                error, kind = e.error, type(e.error).__name__
+                if not isinstance(error, ServingError):
+                    mistake = ERRORS.get(kind, "returned on an error")
+                    raise named(Q4_MISTAKES, mistake, what, f"{kind}: {error}"[:160]) from None
+                if error.status != status:
+                    raise named(Q4_MISTAKES, "wrong status", what, error.status, status) from None
+                if model == "broken" and BROKEN_MESSAGE not in str(error):
+                    raise named(Q4_MISTAKES, "message lost", what, str(error)[:120], BROKEN_MESSAGE) from None
                 continue
             raise named(Q4_MISTAKES, "returned on an error", what, f"returned {type(result).__name__}")
 
@@ -377,10 +314,9 @@ def serve_and_query(predict: Callable, model: Any, x: np.ndarray, y: np.ndarray)
     from utils.deploy import ModelServer, float32_model
 
     with tempfile.TemporaryDirectory(prefix="lab11-") as tmp:
-        spec = [__import__("tensorflow").TensorSpec((None, *model.input_shape[1:]), "float32", name="images")]
-        float32_model(model).export(
-            str(Path(tmp) / "digits" / "1"), format="tf_saved_model", input_signature=spec, verbose=False
-        )
+        spec = [import_tensorflow().TensorSpec((None, *model.input_shape[1:]), "float32", name="images")]
+        export = float32_model(model).export
+        export(str(Path(tmp) / "digits" / "1"), format="tf_saved_model", input_signature=spec, verbose=False)
         with ModelServer({"digits": Path(tmp) / "digits"}) as server:
             probs = np.asarray(predict(server.url, "digits", x), dtype=np.float32)
     print(f"largest difference from Keras: {np.abs(probs - model.predict(x, verbose=0)).max():.1e}")
