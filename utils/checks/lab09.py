@@ -1,17 +1,15 @@
 """Checks for Lab 09 (training at scale). Tasks and the mistakes they name:
 
-* ``q1`` ``WarmupHoldCosine(peak, floor, warmup, hold, total)``, a ``LearningRateSchedule``: warm-up off by
-  one, cosine clock from step 0, no hold, cosine over the wrong span, no floor, the floor as Keras's
-  ``alpha``, climbing back after ``total``; read at chosen steps, boundaries included.
-* ``q2`` ``fast_pipeline(images, labels, batch_size)``: cache after the augmentation or before the decode,
-  no cache, a sequential decode, no prefetch or not last, batching before the decode (values, two epochs
-  and the chain of transformations are checked). ``q3``: its measured speed-up (:func:`prove_speedup`).
-* ``q4`` ``accumulated_step(model, optimizer, loss_fn, micro_batches)``, at the active dtype policy: each
-  micro-batch's mean summed, the mean of the means, not divided, divided by the micro-batches too, an
-  update per micro-batch, only the last micro-batch, no update, the wrong loss returned.
-
-Generic helpers written here (for the toolkit): :func:`mistake_table` (``name | keywords | hint`` lines
-to a list of :class:`Mistake`) and :func:`named` (the :class:`Mismatch` of a mistake seen by behaviour).
+* ``q1`` ``WarmupHoldCosine``, a ``LearningRateSchedule``, read at every phase boundary: warm-up off by one,
+  cosine clock from step 0, no hold, cosine over the wrong span, no floor, the floor as Keras's ``alpha``,
+  climbing back after ``total``, not a schedule, failing on a graph tensor;
+* ``q2`` ``fast_pipeline``, by its values, two epochs and its chain: cache after the augmentation or before
+  the decode, no cache, a sequential decode, no prefetch or not last, batching before the decode;
+* ``q3`` ``speedup(slow, fast, ...)``, measured: too slow (no epoch skipped), inverted, ignoring its inputs;
+* ``q4`` ``accumulated_step`` over unequal micro-batches, at the active dtype policy: each one's mean
+  summed, the mean of the means, not divided, divided by the micro-batches too, an update per
+  micro-batch, only the last one, no update, the wrong loss. Generic helpers (for the toolkit):
+  :func:`mistake_table`, :func:`hint_table`, :func:`named`.
 """
 
 from __future__ import annotations
@@ -105,9 +103,8 @@ def _check_schedule(make: Callable) -> None:
         try:  # as an optimizer calls it; NumPy on a graph tensor raises NotImplementedError, not "not done"
             call(tf.function(schedule), tf.constant(total, tf.int64))
         except (LearnerError, NotDone) as err:
-            raise named(
-                Q1_MISTAKES, "fails on a tensor step", "the rate in a graph", repr(err.__cause__ or err)[:150]
-            ) from None
+            cause = repr(err.__cause__ or err)[:150]
+            raise named(Q1_MISTAKES, "fails on a tensor step", "the rate in a graph", cause) from None
         what, tol = f"the rate at steps {steps} of WarmupHoldCosine{p}", {"rtol": 1e-4, "atol": 1e-6 * p[0]}
         # (a schedule computes in float32 under every dtype policy: no looser tolerance for mixed precision)
         judge(np.array(got), reference_lr(steps, p), Q1_MISTAKES, what=what, inputs=(steps, p), tol=tol)
@@ -133,10 +130,7 @@ def slow_decode(image: Any) -> Any:
     """Decode one image: wait DECODE_MS (like reading it from slow storage), return float32 in [0, 1]."""
     tf = _tf()
 
-    def work(img: np.ndarray) -> np.ndarray:
-        time.sleep(DECODE_MS / 1000)
-        return (img / 255.0).astype("float32")
-
+    work = lambda img: (time.sleep(DECODE_MS / 1000), (img / 255.0).astype("float32"))[1]  # noqa: E731
     return tf.ensure_shape(tf.numpy_function(work, [image], tf.float32), IMAGE_SHAPE)
 
 
@@ -185,6 +179,9 @@ no prefetch | | Prefetch is missing: without it the model waits while the next b
 prefetch not last | | Put prefetch last, after batch, so it prepares whole batches while the model trains.
 order or labels changed | | Keep the order (no shuffle in this exercise) and keep each label with its image.
 images changed | | Each image must be slow_decode's output (in [0, 1]), flipped left-right or not: map slow_decode, then random_flip, and don't rescale again.
+too slow | | A cached, parallel, prefetched pipeline should be at least twice as fast as the naive one once its first epoch is over. Do you skip a whole epoch of the fast pipeline before timing it? Run the cell again if the machine was busy.
+inverted | | Your ratio is below 1 for a pipeline that is much faster: divide the fast pipeline's rate by the slow one's, not the other way round.
+ignores its arguments | | Given the same pipeline twice, your function still reports a large speed-up: measure the two pipelines it is given.
 epoch not whole | | One epoch is every image once, in batches of batch_size: no repeat(), no take(), no drop_remainder.
 """
 )
@@ -242,14 +239,6 @@ q2 = Exercise("Q2 · a fast input pipeline", _check_pipeline, hint=HINTS["q2"])
 
 # q3: the speed-up, measured
 
-Q3_MISTAKES = mistake_table(
-    """
-too slow | | A cached, parallel, prefetched pipeline should be at least twice as fast as the naive one once its first epoch is over. Do you skip a whole epoch of the fast pipeline before timing it? Run the cell again if the machine was busy.
-inverted | | Your ratio is below 1 for a pipeline that is much faster: divide the fast pipeline's rate by the slow one's, not the other way round.
-ignores its arguments | | Given the same pipeline twice, your function still reports a large speed-up: measure the two pipelines it is given.
-"""
-)
-
 
 def _fast_pipeline(images: np.ndarray, labels: np.ndarray, batch_size: int) -> Any:
     """The probe's fast pipeline, to test the learner's measurement (Q2 checks theirs)."""
@@ -264,13 +253,11 @@ def _check_speedup(speedup: Callable) -> None:
     if value < MIN_SPEEDUP:
         name = "inverted" if value < 0.5 else "too slow"
         raise named(
-            Q3_MISTAKES, name, "speedup(naive, fast, ...) for a fast pipeline", f"{value:.2f}×", "≥ 2×"
+            Q2_MISTAKES, name, "speedup(naive, fast, ...) for a fast pipeline", f"{value:.2f}×", "≥ 2×"
         )
     same = as_number(call(speedup, naive_pipeline, naive_pipeline, images, labels, 32), "the speed-up")
     if same >= MIN_SPEEDUP:
-        raise named(
-            Q3_MISTAKES, "ignores its arguments", "speedup(naive, naive, ...)", f"{same:.2f}×", "about 1×"
-        )
+        raise named(Q2_MISTAKES, "ignores its arguments", "speedup(naive, naive, ...)", f"{same:.2f}×")
 
 
 MIN_SPEEDUP = 2.0
@@ -304,25 +291,22 @@ Q4_SIZES, Q4_FEATURES, Q4_HIDDEN, Q4_CLASSES, Q4_LR = (16, 16, 4), 4, 8, 3, 0.5
 def q4_problem() -> tuple[list[tuple[np.ndarray, np.ndarray]], list[np.ndarray]]:
     """Micro-batches of 16, 16 and 4 examples (the last one unlike the others) and the start weights."""
     rng = np.random.default_rng(9)
-    x = (
-        rng.normal(size=(sum(Q4_SIZES), Q4_FEATURES)).astype("float32")
-        * np.repeat([1, 1, 3], Q4_SIZES)[:, None]
-    )
+    x = rng.normal(size=(sum(Q4_SIZES), Q4_FEATURES)) * np.repeat([1, 1, 3], Q4_SIZES)[:, None]
     y, cuts = rng.integers(0, Q4_CLASSES, len(x)).astype("int32"), np.cumsum(Q4_SIZES)[:-1]
     w = [rng.normal(size=(Q4_FEATURES, Q4_HIDDEN)) / 2, np.full(Q4_HIDDEN, 0.1)]
     w += [rng.normal(size=(Q4_HIDDEN, Q4_CLASSES)) / 2, np.zeros(Q4_CLASSES)]
-    return list(zip(np.split(x, cuts), np.split(y, cuts))), [a.astype("float32") for a in w]  # noqa: B905
+    return list(zip(np.split(x.astype("float32"), cuts), np.split(y, cuts))), [a.astype("float32") for a in w]  # noqa: B905
 
 
 def q4_model(w: list[np.ndarray]) -> Any:
     """A hidden ReLU layer at the active dtype policy, then float32 logits; weights ``w``."""
     import keras
 
-    layers = [
+    hidden, out = (
         keras.layers.Dense(Q4_HIDDEN, activation="relu"),
         keras.layers.Dense(Q4_CLASSES, dtype="float32"),
-    ]
-    model = keras.Sequential([keras.Input((Q4_FEATURES,)), *layers])
+    )
+    model = keras.Sequential([keras.Input((Q4_FEATURES,)), hidden, out])
     model.set_weights(w)
     return model
 
