@@ -198,3 +198,11 @@ def test_a_lesson_exercise_left_open_does_not_fail_strict_mode(monkeypatch, caps
         lesson.check(lambda x: x**2)  # a wrong answer still fails
     with pytest.raises(AssertionError):
         ex.check(...)  # and a lab's open answer fails in its solution notebook
+
+
+def test_a_library_not_implemented_error_is_the_learners_bug_not_a_placeholder():
+    def answer(x):
+        raise NotImplementedError("Cannot convert a symbolic tf.Tensor to a numpy array.")
+
+    fb = ex.evaluate(answer)
+    assert fb.status == "error" and "symbolic" in fb.message

@@ -121,7 +121,7 @@ def _learner_line(exc: BaseException) -> str:
 def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Call the learner's function and return its result.
 
-    Raises :class:`NotDone` if it is a placeholder or raises ``NotImplementedError``,
+    Raises :class:`NotDone` if it is a placeholder or raises a bare ``NotImplementedError``,
     :class:`Mismatch` if it is not callable, and :class:`LearnerError` if it raises.
     """
     if is_placeholder(fn):
@@ -132,7 +132,10 @@ def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         with quiet_stderr():  # a failing TensorFlow op also prints a C++ line; the exception says it all
             return fn(*args, **kwargs)
     except NotImplementedError as exc:
-        raise NotDone from exc
+        if not str(exc):  # the placeholder's bare `raise NotImplementedError`
+            raise NotDone from exc
+        # with a message it is a library's (NumPy fed a symbolic tensor in a graph): the learner's bug
+        raise LearnerError(exc, _learner_line(exc)) from None
     except Exception as exc:  # the learner's bug: report it kindly, not as a traceback
         raise LearnerError(exc, _learner_line(exc)) from None
 
@@ -283,6 +286,11 @@ class Mistake:
     hint: str
     compute: Callable[..., Any] | None = None
 
+    def fail(self, what: str, *, expected: Any = None, got: Any = None) -> None:
+        """Raise the :class:`Mismatch` of this mistake, found by behaviour: ``got`` is named after it."""
+        shown = self.name if got is None else f"{got} ({self.name})"
+        raise Mismatch(what, expected=expected, got=shown, hint=self.hint)
+
 
 def judge(
     got: Any,
@@ -384,7 +392,7 @@ def expect_close(
 
 
 def expect(
-    condition: bool, what: str, *, expected: Any = None, got: Any = None, hint: str | None = None
+    condition: bool, what: str, expected: Any = None, got: Any = None, hint: str | None = None
 ) -> None:
     """Raise :class:`Mismatch` with the given details unless ``condition`` holds."""
     if not condition:

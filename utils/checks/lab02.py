@@ -28,6 +28,7 @@ from utils.checks import (
     as_array,
     as_number,
     call,
+    expect,
     judge,
 )
 
@@ -47,11 +48,6 @@ def table(n: int, seed: int, *, shift: float = 0.0, colours=("red", "green", "bl
     for column in NUMERIC:
         frame.loc[rng.choice(n, holes, replace=False), column] = np.nan
     return frame
-
-
-def _need(ok: bool, what: str, expected: Any, got: Any, hint: str | None = None) -> None:
-    if not ok:
-        raise Mismatch(what, expected=expected, got=got, hint=hint)
 
 
 # q1: a stratified, seeded 60/20/20 split
@@ -74,12 +70,12 @@ def _rows(fn, seed: int) -> list[np.ndarray]:
     frame = pd.DataFrame({"row_id": np.arange(250), "label": LABELS}, index=np.arange(1000, 1250))
     got = call(fn, frame, "label", seed)
     ok = isinstance(got, tuple | list) and len(got) == 3 and all(hasattr(p, "columns") for p in got)
-    _need(
+    expect(
         ok, "what split returns", "(train, val, test) DataFrames", type(got).__name__, "Return three parts."
     )
     rows = [np.sort(np.asarray(part["row_id"])) for part in got]
     n, unique = sum(map(len, rows)), len(np.unique(np.concatenate(rows)))
-    _need(
+    expect(
         n == unique == 250, "the rows", "250, each in one part", f"{n}, {unique} unique", Q1_MISTAKES[0].hint
     )
     return rows
@@ -91,16 +87,18 @@ def _check_split(fn) -> None:
         rows = _rows(fn, seed)
         sizes = tuple(len(r) for r in rows)
         hint = Q1_MISTAKES[2].hint if 38 <= sizes[1] <= 42 else "60 % train, 20 % validation, 20 % test."
-        _need(np.abs(np.subtract(sizes, SIZES)).max() <= 3, "the sizes", tuple(SIZES), sizes, hint)
+        expect(np.abs(np.subtract(sizes, SIZES)).max() <= 3, "the sizes", tuple(SIZES), sizes, hint)
         for ids in rows:
             counts = np.array([np.sum(LABELS[ids] == c) for c in "abc"])
             want = tuple(np.round(CLASSES * len(ids) / 250, 1))
             what = f"the class counts (a, b, c) of the part of {len(ids)} rows"
-            _need(np.abs(counts - want).max() <= 1.01, what, want, tuple(counts), Q1_MISTAKES[1].hint)
+            expect(np.abs(counts - want).max() <= 1.01, what, want, tuple(counts), Q1_MISTAKES[1].hint)
         same = all(np.array_equal(a, b) for a, b in zip(rows, _rows(fn, seed), strict=True))
-        _need(same, f"two splits with seed {seed}", "the same rows", "different rows", Q1_MISTAKES[3].hint)
+        expect(same, f"two splits with seed {seed}", "the same rows", "different rows", Q1_MISTAKES[3].hint)
         first[seed] = rows[0]
-    _need(not np.array_equal(*first.values()), "seeds 0 and 1", "two splits", "the same", Q1_MISTAKES[3].hint)
+    expect(
+        not np.array_equal(*first.values()), "seeds 0 and 1", "two splits", "the same", Q1_MISTAKES[3].hint
+    )
 
 
 q1 = Exercise(
@@ -166,29 +164,31 @@ COLUMNS_HINT = "One standardised column per numeric feature, one 0/1 column per 
 def _apply(prep: Any, rows: pd.DataFrame) -> np.ndarray:
     out = call(prep.transform if hasattr(prep, "transform") else prep, rows.copy())
     out = as_array(out.toarray() if hasattr(out, "toarray") else out, "what your preprocessor returns")
-    _need(out.ndim == 2 and len(out) == len(rows), "the output's shape", f"({len(rows)}, columns)", out.shape)
+    expect(
+        out.ndim == 2 and len(out) == len(rows), "the output's shape", f"({len(rows)}, columns)", out.shape
+    )
     return out
 
 
 def _align(out: np.ndarray, train: pd.DataFrame) -> list[int]:
     """The output column of each reference column: numeric ones by correlation, one-hot ones by pattern."""
-    _need(np.isfinite(out).all(), "the output on the training rows", "no NaN", "NaN", Q2_MISTAKES[-1].hint)
+    expect(np.isfinite(out).all(), "the output on the training rows", "no NaN", "NaN", Q2_MISTAKES[-1].hint)
     order: list[int] = []
     free = [j for j in range(out.shape[1]) if out[:, j].std() > 0]
     for name in NUMERIC:
         x = train[name].to_numpy(float)
         seen = ~np.isnan(x)
         fits = [j for j in free if j not in order and abs(np.corrcoef(out[seen, j], x[seen])[0, 1]) > 0.999]
-        _need(bool(fits), f"the column for {name!r}", "a standardised copy", "none found", COLUMNS_HINT)
+        expect(bool(fits), f"the column for {name!r}", "a standardised copy", "none found", COLUMNS_HINT)
         order.append(fits[0])
     for name in CATEGORICAL:
         for cat in sorted(train[name].unique()):
             hot = (train[name] == cat).to_numpy(float)
             fits = [j for j in free if j not in order and np.allclose(out[:, j], hot, atol=1e-3)]
-            _need(bool(fits), f"the one-hot column {name} = {cat!r}", "one", "none found", COLUMNS_HINT)
+            expect(bool(fits), f"the one-hot column {name} = {cat!r}", "one", "none found", COLUMNS_HINT)
             order.append(fits[0])
     extra = [j for j in range(out.shape[1]) if j not in order and np.abs(out[:, j]).max() > 0]
-    _need(not extra, "the other columns", "none (or an unseen-category one)", len(extra), COLUMNS_HINT)
+    expect(not extra, "the other columns", "none (or an unseen-category one)", len(extra), COLUMNS_HINT)
     return order
 
 
@@ -207,12 +207,12 @@ def _check_preprocessor(fn) -> None:
         what = "the transform of rows with the unseen category 'purple'"
         raise Mismatch(what, expected="zeros for it", got=str(e), hint=Q2_MISTAKES[4].hint) from None
     n_a, n_b = out_a.shape[1], out_b.shape[1]
-    _need(n_a == n_b, "the number of columns on new rows", n_a, n_b, Q2_MISTAKES[3].hint)
+    expect(n_a == n_b, "the number of columns on new rows", n_a, n_b, Q2_MISTAKES[3].hint)
     what, describe = "the output on new rows (means shifted by 100)", "the training rows' statistics, applied"
     judge(out_b[:, order], reference(a, b), Q2_MISTAKES, what=what, inputs=(a, b), tol=tol, describe=describe)
     call(fn, c.copy(), list(NUMERIC), list(CATEGORICAL))
     same = np.allclose(_apply(prep, b), out_b, **tol)
-    _need(same, "the first preprocessor after a second fit", "unchanged", "changed", Q2_MISTAKES[5].hint)
+    expect(same, "the first preprocessor after a second fit", "unchanged", "changed", Q2_MISTAKES[5].hint)
 
 
 q2 = Exercise(

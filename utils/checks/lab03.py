@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from utils import checks
-from utils.checks import Exercise, Feedback, Mistake, NotDone, answer_tolerance, as_array, call, judge
+from utils.checks import Exercise, Feedback, Mistake, NotDone, answer_tolerance, as_array, call, expect, judge
 
 TARGETS = {"digits": 0.92, "mnist": 0.95}  # test accuracy to reach, per data set
 
@@ -55,10 +55,6 @@ def target(data: LabData | None = None) -> float:
 def prepare(images: np.ndarray) -> np.ndarray:
     """uint8 images (n, h, w) as float32 rows in [0, 1] (lesson 03's preparation)."""
     return (np.asarray(images).reshape(len(images), -1) / 255.0).astype(np.float32)
-
-
-def _need(ok: Any, what: str, expected: Any, got: Any, hint: str | None = None) -> None:
-    checks.expect(bool(ok), what, expected=expected, got=got, hint=hint)
 
 
 # q1: the parameter count of the described network
@@ -154,9 +150,11 @@ def _check_model(fn: Any) -> None:
 
     n_in, k, h = 20, 7, 16
     model = call(fn, n_in, k, h)
-    _need(isinstance(model, keras.Model), "what build_model() returns", "a Keras model", type(model).__name__)
+    expect(
+        isinstance(model, keras.Model), "what build_model() returns", "a Keras model", type(model).__name__
+    )
     compiled = getattr(model, "compiled", False) and getattr(model, "_compile_loss", None) is not None
-    _need(compiled, "the model", "compiled", "not compiled", _HINT["not compiled"])
+    expect(compiled, "the model", "compiled", "not compiled", _HINT["not compiled"])
     x = np.random.default_rng(5).uniform(0, 1, size=(24, n_in)).astype("float32")
     raw = np.asarray(call(model, x, training=False))
     out = as_array(raw, "the model's outputs", shape=(24, k), hint=_HINT["wrong output shape"])
@@ -165,10 +163,10 @@ def _check_model(fn: Any) -> None:
     judge(count, ref, STRUCTURE, what=what, inputs=(n_in, h, k), tol={"rtol": 0.0, "atol": 0.5})
     tol = answer_tolerance(raw, rtol=1e-3, atol=1e-3)
     sums_to_one = np.all(out >= 0) and np.allclose(out.sum(axis=1), 1, atol=tol["atol"])
-    _need(not sums_to_one, "the model's outputs", "logits", "probabilities", _HINT["softmax at the end"])
+    expect(not sums_to_one, "the model's outputs", "logits", "probabilities", _HINT["softmax at the end"])
     reads = _loss_reads(model, k)
     hint = _HINT[LOSS.get(reads, "another loss")]
-    _need(reads == "logits", "the loss", "sparse cross-entropy on logits", reads, hint)
+    expect(reads == "logits", "the loss", "sparse cross-entropy on logits", reads, hint)
     top = np.sort(out, axis=1)[:, -2:]  # rows whose arg-max a half-precision graph cannot flip
     rows = np.flatnonzero(top[:, 1] - top[:, 0] > 4 * tol["atol"] * (1 + np.abs(top[:, 1])))
     rows = rows[: len(rows) // 2 * 2] if len(rows) >= 4 else np.arange(24)
@@ -176,7 +174,7 @@ def _check_model(fn: Any) -> None:
     labels = np.where(np.arange(len(rows)) % 2 == 0, predicted, (predicted + 1) % k)  # accuracy 0.5
     scores = call(model.evaluate, x[rows], labels, verbose=0, return_dict=True)
     accuracies = [round(float(np.asarray(v)), 4) for key, v in scores.items() if "acc" in key]
-    _need(0.5 in accuracies, "the accuracy, half right", 0.5, accuracies or "none", _HINT["no accuracy"])
+    expect(0.5 in accuracies, "the accuracy, half right", 0.5, accuracies or "none", _HINT["no accuracy"])
 
 
 q2 = Exercise(
@@ -305,14 +303,14 @@ def run_all(build_model: Any, train: Any, data: LabData) -> Run | Feedback:
 def _check_run(run: Any) -> None:
     if run is None or run is Ellipsis or isinstance(run, Feedback):
         raise NotDone
-    _need(isinstance(run, Run), "the answer", "what ex.run_all(...) returns", type(run).__name__)
-    _need(run.trained, "the model given to train()", "trained", "untouched", Q4_MISTAKES["untrained"].hint)
+    expect(isinstance(run, Run), "the answer", "what ex.run_all(...) returns", type(run).__name__)
+    expect(run.trained, "the model given to train()", "trained", "untouched", Q4_MISTAKES["untrained"].hint)
     hint = Q4_MISTAKES["no validation"].hint
-    _need("val_loss" in run.logs, "the History", "val_loss per epoch", sorted(run.logs), hint)
+    expect("val_loss" in run.logs, "the History", "val_loss per epoch", sorted(run.logs), hint)
     epochs = len(run.logs["loss"])
     hint = Q4_MISTAKES["few epochs" if epochs < 10 else "short of the target"].hint
     got = f"{run.test_accuracy:.1%} after {epochs} epochs"
-    _need(run.test_accuracy >= run.target, "the test accuracy", f"at least {run.target:.0%}", got, hint)
+    expect(run.test_accuracy >= run.target, "the test accuracy", f"at least {run.target:.0%}", got, hint)
 
 
 q4 = Exercise(

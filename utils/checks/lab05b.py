@@ -87,10 +87,6 @@ def predict(model, x, batch: int = 100) -> np.ndarray:
 accuracy = lambda model, x, y: float(np.mean(predict(model, x).argmax(axis=1) == y))  # inference mode
 
 
-def _fail(mistake: Mistake, what: str, got: str, expected: str = "a run that learns") -> None:
-    raise Mismatch(what, expected=expected, got=f"{got}: {mistake.name}", hint=mistake.hint)
-
-
 def _arrays(value, n: int, what: str) -> tuple[np.ndarray, ...]:
     if not isinstance(value, tuple | list) or len(value) != n:
         raise Mismatch(what, expected=f"a tuple of {n} arrays", got=type(value).__name__)
@@ -127,17 +123,23 @@ def _check_model(build) -> None:
     perfect = np.eye(10, dtype="float32")  # a perfect answer costs ~0 read as probabilities, 1.46 as logits
     reads_logits = float(model.compute_loss(x=None, y=np.arange(10), y_pred=perfect)) > 0.5
     if probabilities and reads_logits:
-        _fail(Q1_MISTAKES["rescued"], "the loss", "from_logits=True on probabilities", "what the outputs are")
+        Q1_MISTAKES["rescued"].fail(
+            "the loss", expected="what the outputs are", got="from_logits=True on probabilities"
+        )
     if not probabilities and not reads_logits:
         key = "sigmoid" if ((out >= 0) & (out <= 1)).all() else "logits"
-        _fail(
-            Q1_MISTAKES[key], "the outputs", f"rows summing to {sums[:3].round(2)}", "logits or probabilities"
+        Q1_MISTAKES[key].fail(
+            "the outputs", expected="logits or probabilities", got=f"rows summing to {sums[:3].round(2)}"
         )
     model.steps_per_execution = 8  # fewer Python round trips: the same training, faster
     fit(model, x, y, epochs=8)
     out = predict(model, x_test)
     if probabilities and out.max(axis=1).mean() < 0.3:
-        _fail(Q1_MISTAKES["twice"], "the trained outputs", f"top probability {out.max(axis=1).mean():.2f}")
+        Q1_MISTAKES["twice"].fail(
+            "the trained outputs",
+            expected="a run that learns",
+            got=f"top probability {out.max(axis=1).mean():.2f}",
+        )
     acc = float(np.mean(out.argmax(axis=1) == y_test))
     _learns(acc, 0.8, "after 8 epochs", "Output and loss agree now: is the rest as in the broken run?")
 
@@ -164,16 +166,28 @@ def _check_prepare(prepare) -> None:
     if t1.shape != x_train.shape or o1.shape != x_new.shape:
         raise Mismatch("the shapes", expected=(x_train.shape, x_new.shape), got=(t1.shape, o1.shape))
     if not np.allclose(t1, t2, rtol=1e-4, atol=1e-4):
-        _fail(Q2_MISTAKES["all_rows"], "the scaled training rows", "they change with the other rows")
+        Q2_MISTAKES["all_rows"].fail(
+            "the scaled training rows", expected="a run that learns", got="they change with the other rows"
+        )
     if not np.allclose(o1[:50], o2[:50], rtol=1e-4, atol=1e-4):
-        _fail(Q2_MISTAKES["own_stats"], "the scaled other rows", "each depends on the rows beside it")
+        Q2_MISTAKES["own_stats"].fail(
+            "the scaled other rows", expected="a run that learns", got="each depends on the rows beside it"
+        )
     spread, centre = t1.std(axis=0), np.abs(t1.mean(axis=0))
     if np.allclose(t1, x_train, rtol=1e-3):
-        _fail(Q2_MISTAKES["unscaled"], "the scaled training rows", "the raw values")
+        Q2_MISTAKES["unscaled"].fail(
+            "the scaled training rows", expected="a run that learns", got="the raw values"
+        )
     if spread.max() > 50 * max(spread.min(), 1e-12):
-        _fail(Q2_MISTAKES["one_scale"], "the columns' spreads", f"{spread.min():.2g} to {spread.max():.2g}")
+        Q2_MISTAKES["one_scale"].fail(
+            "the columns' spreads",
+            expected="a run that learns",
+            got=f"{spread.min():.2g} to {spread.max():.2g}",
+        )
     if centre.max() > 5 * max(spread.max(), 1e-12):
-        _fail(Q2_MISTAKES["not_centred"], "the columns' centres", f"up to {centre.max():.3g}")
+        Q2_MISTAKES["not_centred"].fail(
+            "the columns' centres", expected="a run that learns", got=f"up to {centre.max():.3g}"
+        )
     model = mlp(8, 3, 32)
     fit(model, t1, y_train, _keras().optimizers.SGD(0.1))
     _learns(accuracy(model, o1, y_new), 0.75, "after SGD", "Each column: centre near 0, spread near 1?")
@@ -202,13 +216,17 @@ def train_sgd(learning_rate: float, epochs: int = EPOCHS) -> tuple[dict[str, lis
 def _check_learning_rate(value) -> None:
     rate = as_number(value, "the learning rate")
     if not rate > 0:
-        _fail(Q3_MISTAKES["not_positive"], "the learning rate", repr(rate), "a positive number")
+        Q3_MISTAKES["not_positive"].fail("the learning rate", expected="a positive number", got=repr(rate))
     history, acc = train_sgd(rate)
     loss = np.asarray(history["loss"])
     if not np.isfinite(loss).all() or loss[-1] >= loss[0] or loss.max() > 2.6:  # ln 10 = 2.30 at the start
-        _fail(Q3_MISTAKES["diverges"], "the training loss", f"{loss.round(2)}")
+        Q3_MISTAKES["diverges"].fail(
+            "the training loss", expected="a run that learns", got=f"{loss.round(2)}"
+        )
     if acc < 0.8:
-        _fail(Q3_MISTAKES["too_small"], "the held-out accuracy", f"{acc:.2f}, loss {loss.round(2)}")
+        Q3_MISTAKES["too_small"].fail(
+            "the held-out accuracy", expected="a run that learns", got=f"{acc:.2f}, loss {loss.round(2)}"
+        )
 
 
 Q3_HINTS = _steps(
@@ -233,12 +251,18 @@ def _check_shuffle(shuffle) -> None:
         raise Mismatch("the shapes", expected=(x_probe.shape, y_probe.shape), got=(x_out.shape, y_out.shape))
     ids = x_out[:, 0].round().astype(int)
     if sorted(ids) != list(range(n)):
-        _fail(Q4_MISTAKES["lost_rows"], "the rows", f"{n - len(set(ids))} of {n} missing")
+        Q4_MISTAKES["lost_rows"].fail(
+            "the rows", expected="a run that learns", got=f"{n - len(set(ids))} of {n} missing"
+        )
     if (ids == np.arange(n)).all():
-        _fail(Q4_MISTAKES["not_shuffled"], "the order", "unchanged")
+        Q4_MISTAKES["not_shuffled"].fail("the order", expected="a run that learns", got="unchanged")
     if not (y_out == y_probe[ids]).all():
         key = "images_only" if (y_out == y_probe).all() else "two_perms"
-        _fail(Q4_MISTAKES[key], "the label beside each image", f"{np.mean(y_out != y_probe[ids]):.0%} wrong")
+        Q4_MISTAKES[key].fail(
+            "the label beside each image",
+            expected="a run that learns",
+            got=f"{np.mean(y_out != y_probe[ids]):.0%} wrong",
+        )
     x, y = _arrays(call(shuffle, *_sets()["sorted digits"], 0), 2, "what shuffle returns")
     model = mlp(64, 10)
     history = fit(model, x, y, _keras().optimizers.Adam(1e-3), validation_split=0.2)
@@ -277,14 +301,18 @@ def _check_net(net_class) -> None:
     inference = np.asarray(call(model, x[:64], training=False), "float64")
     alone = np.asarray(call(model, x[:2], training=False), "float64")
     if not np.allclose(alone, inference[:2], rtol=0.05, atol=0.05):
-        _fail(Q5_MISTAKES["train_mode"], "an image's outputs", "they change with its batch", "the same")
+        Q5_MISTAKES["train_mode"].fail(
+            "an image's outputs", expected="the same", got="they change with its batch"
+        )
     training = np.asarray(call(model, x[:64], training=True), "float64")
     if np.allclose(training, inference, rtol=0.05, atol=0.05):
-        _fail(Q5_MISTAKES["never"], "the outputs in training mode", "as in inference", "batch statistics")
+        Q5_MISTAKES["never"].fail(
+            "the outputs in training mode", expected="batch statistics", got="as in inference"
+        )
     fit(model, x, y, keras.optimizers.Adam(1e-3))
     modes = batch_dependence(model, *_sets()["digits test"])
     if max(modes.values()) - min(modes.values()) > 0.05:
-        _fail(Q5_MISTAKES["train_mode"], "the accuracy per batch make-up", str(modes), "the same")
+        Q5_MISTAKES["train_mode"].fail("the accuracy per batch make-up", expected="the same", got=str(modes))
     _learns(modes["mixed batches of 100"], 0.8, "after training", "Is every layer still called?")
 
 
@@ -310,18 +338,28 @@ def _check_split(split) -> None:
         if len(keys) != len(labels) or not all(k in label_of for k in keys):
             raise Mismatch("the rows", expected="rows of x, unchanged", got="other rows or shapes")
         if any(label_of[k] != label for k, label in zip(keys, labels, strict=True)):
-            _fail(Q6_MISTAKES["labels"], "the labels", "some belong to other rows", "each row's own label")
+            Q6_MISTAKES["labels"].fail(
+                "the labels", expected="each row's own label", got="some belong to other rows"
+            )
     seen = {r.tobytes() for r in x_train}
     if shared := sum(r.tobytes() in seen for r in x_val):
-        _fail(Q6_MISTAKES["copies"], "the validation rows", f"{shared} of {len(x_val)} in training", "none")
+        Q6_MISTAKES["copies"].fail(
+            "the validation rows", expected="none", got=f"{shared} of {len(x_val)} in training"
+        )
     if len(x_val) < 40 or len(x_train) < 200:
-        _fail(Q6_MISTAKES["small"], "the sizes", f"{len(x_train)} training, {len(x_val)} validation rows")
+        Q6_MISTAKES["small"].fail(
+            "the sizes",
+            expected="a run that learns",
+            got=f"{len(x_train)} training, {len(x_val)} validation rows",
+        )
     model = mlp(12, 2, 256)
     fit(model, x_train, y_train, _keras().optimizers.Adam(1e-2), 15)
     val, held_out = accuracy(model, x_val, y_val), accuracy(model, *fresh)
     _learns(held_out, 0.6, "on fresh rows", Q6_MISTAKES["copies"].hint)
     if val - held_out > 0.2:
-        _fail(Q6_MISTAKES["copies"], "the validation score", f"{val:.2f}, fresh rows {held_out:.2f}")
+        Q6_MISTAKES["copies"].fail(
+            "the validation score", expected="a run that learns", got=f"{val:.2f}, fresh rows {held_out:.2f}"
+        )
 
 
 Q6_HINTS = _steps(

@@ -79,10 +79,6 @@ def _masked(fn: Any, ids: np.ndarray, starts: np.ndarray, seed: int, **kw: Any) 
     return _ints(out[0], "inputs (returned first)", ids.shape), _ints(out[1], "labels", ids.shape)
 
 
-def _fail(mistake: Mistake, what: str, expected: str, got: str) -> None:
-    raise Mismatch(what, expected=expected, got=f"{got} ({mistake.name})", hint=mistake.hint)
-
-
 def _pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
@@ -93,41 +89,59 @@ def _check_whole_words(fn: Any) -> None:
     inputs, labels = _masked(fn, given, starts, 0)
     real, sel, changed = ids != PAD_ID, labels != IGNORE, inputs != ids
     if not np.array_equal(given, ids):
-        _fail(IN_PLACE, "the `ids` you were given", "left unchanged", "changed")
+        IN_PLACE.fail("the `ids` you were given", expected="left unchanged", got="changed")
     if np.mean(labels[real] == ids[real]) > 0.9:
-        _fail(NOT_IGNORED, "the labels of the positions not selected", f"IGNORE ({IGNORE})", "the token ids")
+        NOT_IGNORED.fail(
+            "the labels of the positions not selected", expected=f"IGNORE ({IGNORE})", got="the token ids"
+        )
     if np.any(sel[~real] | changed[~real]):
-        _fail(PADDING, "the [PAD] positions", "untouched", _pct(np.mean(sel[~real] | changed[~real])))
+        PADDING.fail(
+            "the [PAD] positions", expected="untouched", got=_pct(np.mean(sel[~real] | changed[~real]))
+        )
     if np.mean(labels[sel] == MASK_ID) > 0.5:
-        _fail(FROM_INPUTS, "the labels of the selected positions", "the original ids", "mostly MASK_ID")
+        FROM_INPUTS.fail(
+            "the labels of the selected positions", expected="the original ids", got="mostly MASK_ID"
+        )
     if not np.array_equal(labels[sel], ids[sel]):
-        _fail(BAD_LABELS, "the selected labels", "the original ids", _pct(np.mean(labels[sel] != ids[sel])))
+        BAD_LABELS.fail(
+            "the selected labels", expected="the original ids", got=_pct(np.mean(labels[sel] != ids[sel]))
+        )
     if np.any(changed[real & ~sel]):
-        _fail(EVERY_TOKEN, "the positions not selected", "unchanged", _pct(np.mean(changed[real & ~sel])))
+        EVERY_TOKEN.fail(
+            "the positions not selected", expected="unchanged", got=_pct(np.mean(changed[real & ~sel]))
+        )
     first = np.maximum.accumulate(np.where(starts, np.arange(ids.shape[1]), 0), axis=1)
     word_sel = np.take_along_axis(sel, first, axis=1)  # is the word of each piece selected (at its start)?
     if np.any(real & (sel != word_sel)):
         mistake = FIRST_ONLY if np.mean(sel[real & ~starts & word_sel]) < 0.1 else PIECES
-        _fail(mistake, "the pieces of each word", "all selected or none", "words partly selected")
+        mistake.fail("the pieces of each word", expected="all selected or none", got="words partly selected")
     word_rate = float(np.mean(sel[starts & real]))
     if abs(word_rate - 0.15) > 0.012:
-        _fail(ANY_PIECE if word_rate > 0.17 else RATE, "the share of words selected", "15 %", _pct(word_rate))
+        (ANY_PIECE if word_rate > 0.17 else RATE).fail(
+            "the share of words selected", expected="15 %", got=_pct(word_rate)
+        )
     new, old = inputs[sel], ids[sel]
     masked, kept = float(np.mean(new == MASK_ID)), float(np.mean(new == old))
     swapped = new[(new != MASK_ID) & (new != old)]
     if masked > 0.97:
-        _fail(ALL_MASK, "the selected positions", "80 % [MASK], 10 % random, 10 % kept", _pct(masked))
+        ALL_MASK.fail(
+            "the selected positions", expected="80 % [MASK], 10 % random, 10 % kept", got=_pct(masked)
+        )
     if np.any((swapped < N_SPECIAL) | (swapped >= PROBE_VOCAB)):
-        _fail(SPECIALS, "the random replacements", f"word ids {N_SPECIAL} … vocab_size − 1", "special ids")
+        SPECIALS.fail(
+            "the random replacements", expected=f"word ids {N_SPECIAL} … vocab_size − 1", got="special ids"
+        )
     share = len(swapped) / max(len(new), 1)
     if abs(masked - 0.8) > 0.035 or abs(share - 0.1) > 0.03 or abs(kept - 0.1) > 0.03:
         got = f"{_pct(masked)} [MASK], {_pct(share)} random, {_pct(kept)} unchanged"
-        _fail(SHARES, "the shares of the selected positions", "80 %, 10 %, 10 % (within 3 points)", got)
+        SHARES.fail(
+            "the shares of the selected positions", expected="80 %, 10 %, 10 % (within 3 points)", got=got
+        )
     again, other = _masked(fn, ids.copy(), starts, 0), _masked(fn, ids.copy(), starts, 1)
     if not np.array_equal(np.stack(again), np.stack([inputs, labels])) or np.array_equal(other[1], labels):
-        _fail(RNG, "calls with the same seed, then another", "the same, then different", "not so")
+        RNG.fail("calls with the same seed, then another", expected="the same, then different", got="not so")
     if np.any(_masked(fn, ids[:2].copy(), starts[:2], 0, rate=0.0)[1] != IGNORE):
-        _fail(RATE, "mask_whole_words(..., rate=0.0)", "nothing selected", "some selected")
+        RATE.fail("mask_whole_words(..., rate=0.0)", expected="nothing selected", got="some selected")
 
 
 q1 = Exercise(
