@@ -111,8 +111,11 @@ def notebook_paths(root: Path = ROOT) -> list[Path]:
 
 
 def _link_target(path: Path, root: Path) -> str:
-    """The path a notebook's links open: a lab solution links to the learner copy."""
+    """The path a notebook's links open: a lab solution links to the learner copy, and a lesson's
+    exercise source (``labs/solutions/lessonNN_topic.ipynb``) to its lesson, where they are spliced."""
     rel = path.relative_to(root).as_posix()
+    if rel.startswith("labs/solutions/lesson"):
+        return "notebooks/" + path.name[len("lesson") :]
     return rel.replace("labs/solutions/", "labs/", 1)
 
 
