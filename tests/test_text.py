@@ -22,13 +22,19 @@ def test_tokenize_vocab_encode_and_windows():
     assert windows.shape == (2, 4) and np.array_equal(windows.ravel(), stream[:8])
 
 
-def test_mask_tokens_equals_the_lab_reference_and_leaves_ids_alone():
-    ids = lab07.make_probe_ids(seed=0)  # word ids with padding at the end of each row
+def test_mask_tokens_keeps_bert_s_invariants_and_leaves_ids_alone():
+    ids, _ = lab07.make_probe(seed=0)  # word ids with padding at the end of each row, the lab's probe
     before = ids.copy()
-    ours = text.mask_tokens(ids, np.random.default_rng(7), 50)
-    ref = lab07.reference_mask_tokens(ids, np.random.default_rng(7), 50)
-    assert np.array_equal(ours[0], ref[0]) and np.array_equal(ours[1], ref[1])
-    assert np.array_equal(ids, before)
+    inputs, labels = text.mask_tokens(ids, np.random.default_rng(7), lab07.PROBE_VOCAB)
+    assert np.array_equal(ids, before)  # a new array: the caller's ids are untouched
+    selected, pad = labels != text.IGNORE, ids == text.PAD_ID
+    assert not selected[pad].any() and np.array_equal(inputs[pad], ids[pad])  # padding is never selected
+    assert np.array_equal(labels[selected], ids[selected])  # a label is the original id
+    assert np.array_equal(inputs[~selected], ids[~selected])  # only selected positions change
+    replaced = selected & (inputs != ids) & (inputs != text.MASK_ID)
+    assert (inputs[replaced] >= text.N_SPECIAL).all()  # a random replacement is a word, not a special id
+    again = text.mask_tokens(ids, np.random.default_rng(7), lab07.PROBE_VOCAB)
+    assert np.array_equal(again[0], inputs) and np.array_equal(again[1], labels)  # the rng decides all
 
 
 def test_mask_tokens_proportions_statistically():

@@ -118,6 +118,15 @@ def _learner_line(exc: BaseException) -> str:
     return f"line {f.lineno} of {name}{src}"
 
 
+def _from_placeholder(exc: BaseException) -> bool:
+    """True if ``exc`` came from a placeholder's bare ``raise NotImplementedError`` (Keras may re-raise
+    it with a longer message, keeping the traceback), not from a library that cannot do something."""
+    if not str(exc):
+        return True
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and (frames[-1].line or "").strip() == "raise NotImplementedError"
+
+
 def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Call the learner's function and return its result.
 
@@ -132,9 +141,9 @@ def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         with quiet_stderr():  # a failing TensorFlow op also prints a C++ line; the exception says it all
             return fn(*args, **kwargs)
     except NotImplementedError as exc:
-        if not str(exc):  # the placeholder's bare `raise NotImplementedError`
+        if _from_placeholder(exc):
             raise NotDone from exc
-        # with a message it is a library's (NumPy fed a symbolic tensor in a graph): the learner's bug
+        # a library's (NumPy fed a symbolic tensor in a graph, say): the learner's bug
         raise LearnerError(exc, _learner_line(exc)) from None
     except Exception as exc:  # the learner's bug: report it kindly, not as a traceback
         raise LearnerError(exc, _learner_line(exc)) from None
