@@ -66,6 +66,7 @@ __all__ = [
     "expect_shape",
     "is_placeholder",
     "judge",
+    "keras_module",
     "softmax",
 ]
 
@@ -227,6 +228,17 @@ def dtype_name(value: Any) -> str:
     """Return the dtype name of a NumPy array or tensor ('float16', 'bfloat16', ...), else ''."""
     dtype = getattr(value, "dtype", None)
     return "" if dtype is None else str(getattr(dtype, "name", dtype))
+
+
+def keras_module() -> Any:
+    """Return ``keras``, imported on first use with TensorFlow's start-up noise hidden (a checks
+    module stays cheap to import; only the checks that build or train a model pay for Keras)."""
+    from utils.env import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    return keras
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from utils.checks import Exercise, LearnerError, Mismatch, Mistake, answer_tolerance, as_array, call, judge
+from utils.checks import (
+    Exercise,
+    LearnerError,
+    Mismatch,
+    Mistake,
+    answer_tolerance,
+    as_array,
+    call,
+    judge,
+    keras_module,
+)
 
 SIZE = 8  # probe images are SIZE × SIZE
 EPS = 1e-3  # Keras's default batch-norm epsilon
@@ -28,20 +38,11 @@ BN_VALUES = {
 }
 
 
-def _keras() -> Any:
-    from utils.env import import_tensorflow
-
-    import_tensorflow()
-    import keras
-
-    return keras
-
-
 def _at_precision(a: np.ndarray) -> np.ndarray:
     """``a`` rounded to the dtype the learner's layers compute in, as float64."""
     from utils.env import compute_dtype
 
-    keras = _keras()
+    keras = keras_module()
     rounded = keras.ops.cast(np.asarray(a, "float32"), compute_dtype())
     return np.asarray(keras.ops.convert_to_numpy(keras.ops.cast(rounded, "float32")), np.float64)
 
@@ -115,7 +116,10 @@ STRUCTURE = {  # what the structure checks say (hints only; no probe value)
 
 
 def _build(fn: Any, c_in: int, filters: int, stride: int) -> Any:
-    keras, where = _keras(), f"the block (input {SIZE}×{SIZE}×{c_in}, filters={filters}, stride={stride})"
+    keras, where = (
+        keras_module(),
+        f"the block (input {SIZE}×{SIZE}×{c_in}, filters={filters}, stride={stride})",
+    )
     inputs = keras.Input((SIZE, SIZE, c_in))
     try:
         out = call(fn, inputs, filters, stride)
@@ -290,7 +294,7 @@ def show_identity(preact_block: Any) -> Any:
 
     from utils.models import residual_block
 
-    keras, rows = _keras(), []
+    keras, rows = keras_module(), []
     x = np.random.default_rng(0).normal(size=(4, SIZE, SIZE, 6)).astype("float32")  # half of it negative
     for name, block in (("your pre-activation block", preact_block), ("lesson 05's block", residual_block)):
         inputs = keras.Input((SIZE, SIZE, 6))

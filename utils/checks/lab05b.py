@@ -13,17 +13,11 @@ import functools
 
 import numpy as np
 
-from utils.checks import Exercise, Mismatch, Mistake, as_array, as_number, call
+from utils.checks import Exercise, Mismatch, Mistake, as_array, as_number, call, keras_module
 
 EPOCHS = 6  # each check trains for a few epochs: seconds on a CPU
 COLUMNS = ("income $", "age", "default rate", "year joined", "visits", "score", "rating", "balance $")
 SCALE, OFFSET = [2e4, 12, 4e-3, 5, 300, 1, 0.5, 1500], [52e3, 41, 0.03, 2012, 900, 0, 3, 8000]
-
-
-def _keras():
-    import keras
-
-    return keras
 
 
 def _mistakes(**lines: str) -> dict[str, Mistake]:
@@ -64,7 +58,7 @@ def load(name: str) -> tuple:
 
 def mlp(n_inputs: int, n_classes: int, hidden: int = 64):
     """A small seeded MLP ending in float32 logits."""
-    keras = _keras()
+    keras = keras_module()
     keras.utils.set_random_seed(5)
     layers = [keras.Input((n_inputs,)), keras.layers.Dense(hidden, activation="relu")]
     return keras.Sequential([*layers, keras.layers.Dense(n_classes, dtype="float32")])
@@ -73,7 +67,7 @@ def mlp(n_inputs: int, n_classes: int, hidden: int = 64):
 def fit(model, x, y, optimizer=None, epochs: int = EPOCHS, **kwargs) -> dict[str, list[float]]:
     """Compile ``model`` for logits with ``optimizer`` (unless None), fit it quietly, return its history."""
     if optimizer is not None:
-        loss = _keras().losses.SparseCategoricalCrossentropy(from_logits=True)
+        loss = keras_module().losses.SparseCategoricalCrossentropy(from_logits=True)
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], steps_per_execution=8)
     return model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, **kwargs).history
 
@@ -111,7 +105,7 @@ Q1_MISTAKES = _mistakes(
 
 
 def _check_model(build) -> None:
-    keras = _keras()
+    keras = keras_module()
     keras.utils.set_random_seed(5)
     model = call(build, 64, 10)
     if not isinstance(model, keras.Model) or getattr(model, "optimizer", None) is None:
@@ -189,7 +183,7 @@ def _check_prepare(prepare) -> None:
             "the columns' centres", expected="a run that learns", got=f"up to {centre.max():.3g}"
         )
     model = mlp(8, 3, 32)
-    fit(model, t1, y_train, _keras().optimizers.SGD(0.1))
+    fit(model, t1, y_train, keras_module().optimizers.SGD(0.1))
     _learns(accuracy(model, o1, y_new), 0.75, "after SGD", "Each column: centre near 0, spread near 1?")
 
 
@@ -209,7 +203,7 @@ Q3_MISTAKES = _mistakes(
 def train_sgd(learning_rate: float, epochs: int = EPOCHS) -> tuple[dict[str, list[float]], float]:
     """Train the lab's MLP on the digits with plain SGD; return its history and held-out accuracy."""
     ((x, y), _), model = _sets()["digits"], mlp(64, 10)
-    history = fit(model, x, y, _keras().optimizers.SGD(learning_rate), epochs)
+    history = fit(model, x, y, keras_module().optimizers.SGD(learning_rate), epochs)
     return history, accuracy(model, *_sets()["digits test"])
 
 
@@ -265,7 +259,7 @@ def _check_shuffle(shuffle) -> None:
         )
     x, y = _arrays(call(shuffle, *_sets()["sorted digits"], 0), 2, "what shuffle returns")
     model = mlp(64, 10)
-    history = fit(model, x, y, _keras().optimizers.Adam(1e-3), validation_split=0.2)
+    history = fit(model, x, y, keras_module().optimizers.Adam(1e-3), validation_split=0.2)
     _learns(history["val_accuracy"][-1], 0.8, "(validation_split)", Q4_MISTAKES["two_perms"].hint)
 
 
@@ -294,7 +288,7 @@ def batch_dependence(model, x, y) -> dict[str, float]:
 
 
 def _check_net(net_class) -> None:
-    keras = _keras()
+    keras = keras_module()
     keras.utils.set_random_seed(5)
     model = call(net_class)
     (x, y), _ = _sets()["digits"]
@@ -353,7 +347,7 @@ def _check_split(split) -> None:
             got=f"{len(x_train)} training, {len(x_val)} validation rows",
         )
     model = mlp(12, 2, 256)
-    fit(model, x_train, y_train, _keras().optimizers.Adam(1e-2), 15)
+    fit(model, x_train, y_train, keras_module().optimizers.Adam(1e-2), 15)
     val, held_out = accuracy(model, x_val, y_val), accuracy(model, *fresh)
     _learns(held_out, 0.6, "on fresh rows", Q6_MISTAKES["copies"].hint)
     if val - held_out > 0.2:
