@@ -138,11 +138,16 @@ def _not_implemented(*args):
     raise NotImplementedError
 
 
-@pytest.mark.parametrize("exercise", [lesson06.e1, lesson06.e2, lesson07.e1, lesson07.e2])
-@pytest.mark.parametrize("placeholder", [..., None, _not_implemented])
+@pytest.mark.parametrize(
+    ("exercise", "placeholder"),
+    [
+        (exercise, placeholder)
+        for exercise in (lesson06.e1, lesson06.e2, lesson07.e1, lesson07.e2)
+        for placeholder in (..., None, _not_implemented)
+        if not (exercise is lesson07.e1 and placeholder is _not_implemented)  # e1 is a value, not a function
+    ],
+)
 def test_placeholders_are_not_done(exercise, placeholder):
-    if exercise is lesson07.e1 and placeholder is _not_implemented:
-        pytest.skip("e1 is a value (`bert_large = ...`), not a function")
     fb = exercise.evaluate(placeholder)
     assert fb.status == "not_done" and "not done yet" in fb.message
     assert exercise.lesson  # a lesson's exercise: "not done yet" does not fail strict mode
