@@ -161,15 +161,18 @@ def readme_intro() -> str:
 
 def landing_page(lessons: list[Path], labs: list[Path], profile: str, seconds: float) -> str:
     """Return the landing page (MyST markdown): the course table and the hidden navigation tree."""
-    labs_by_number = {re.match(r"lab(\d+)", p.name).group(1): p for p in labs if re.match(r"lab\d+", p.name)}
+    labs_by_number: dict[str, list[Path]] = {}  # a lesson may have two labs (lab05, lab05b)
+    for p in sorted(labs, key=lambda p: p.name):
+        if found := re.match(r"lab(\d+)", p.name):
+            labs_by_number.setdefault(found.group(1), []).append(p)
+    links = lambda found: ", ".join(f"[{title_of(lab)}](labs/{lab.name})" for lab in found)  # noqa: E731
     rows = []
     for lesson in lessons:
         number = lesson.name.split("_", 1)[0]
-        lab = labs_by_number.pop(number, None)
-        lab_cell = f"[{title_of(lab)}](labs/{lab.name})" if lab else ""
+        lab_cell = links(labs_by_number.pop(number, []))
         rows.append(f"| {number} | [{title_of(lesson)}](notebooks/{lesson.name}) | {lab_cell} |")
-    for number, lab in sorted(labs_by_number.items()):  # a lab whose lesson is not in this build
-        rows.append(f"| {number} | | [{title_of(lab)}](labs/{lab.name}) |")
+    for number, found in sorted(labs_by_number.items()):  # labs whose lesson is not in this build
+        rows.append(f"| {number} | | {links(found)} |")
     when = time.strftime("%Y-%m-%d")
     return "\n".join(
         [

@@ -87,3 +87,15 @@ def test_the_landing_page_pairs_each_lesson_with_its_lab():
     row02 = next(line for line in page.splitlines() if line.startswith("| 02 |"))
     assert row02.endswith("|  |")  # lesson 02 has no lab
     assert "solutions/" not in page  # no link to a lab's solution
+
+
+def test_a_lesson_with_two_labs_links_both():
+    lessons = build_site.select(["notebooks/05*.ipynb"])
+    labs = build_site.select(["labs/lab05*.ipynb"])
+    assert len(labs) == 2  # lab05 and lab05b
+    row05 = next(
+        line
+        for line in build_site.landing_page(lessons, labs, "smoke", 1.0).splitlines()
+        if line.startswith("| 05 |")
+    )
+    assert "labs/lab05_residual_block.ipynb" in row05 and "labs/lab05b_debugging_training.ipynb" in row05
