@@ -100,7 +100,11 @@ UNSAFE_OPS = frozenset(
 
 # Lines the TFLite converter and the LiteRT interpreter write straight to stderr.
 _CONVERTER_NOISE = re.compile(
+    # INFO and WARNING lines in absl's format (TF 2.21) and in TensorFlow's older one (TF 2.20 on
+    # Colab prints "2026-12-04 16:49:52.125486: W .../flatbuffer_export.cc] Skipping runtime version
+    # metadata"); errors stay visible
     r"fully_quantize: |Created TensorFlow Lite XNNPACK delegate|^[IW]\d{4} \d\d:\d\d:\d\d|"
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] |"
     r"Estimated count of arithmetic ops|^\s*$"
 )
 
