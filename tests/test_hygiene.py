@@ -108,7 +108,7 @@ def test_lab_follows_the_template(path):
     cells = _cells(path)
     first, rel = _text(cells[0]), _name(path)
     generated = f"labs/{path.name}"  # learners open the generated copy
-    number = path.name[3:].split("_")[0]  # 05, or 05b for a lesson's second lab
+    number = path.name[3:].split("_")[0]  # 05, or 05a for a lab with a letter
     assert first.startswith(f"# Lab {number} · "), f"{rel}: the first cell must be '# Lab {number} · …'"
     assert _launch_links_ok(first, generated), (
         f"{rel}: the title cell needs Colab and Binder links to {generated}"

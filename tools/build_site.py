@@ -161,7 +161,7 @@ def readme_intro() -> str:
 
 def landing_page(lessons: list[Path], labs: list[Path], profile: str, seconds: float) -> str:
     """Return the landing page (MyST markdown): the course table and the hidden navigation tree."""
-    labs_by_number: dict[str, list[Path]] = {}  # a lesson may have two labs (lab05, lab05b)
+    labs_by_number: dict[str, list[Path]] = {}  # a lesson may have two labs (lab05, lab05a)
     for p in sorted(labs, key=lambda p: p.name):
         if found := re.match(r"lab(\d+)", p.name):
             labs_by_number.setdefault(found.group(1), []).append(p)

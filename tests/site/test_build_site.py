@@ -92,10 +92,10 @@ def test_the_landing_page_pairs_each_lesson_with_its_lab():
 def test_a_lesson_with_two_labs_links_both():
     lessons = build_site.select(["notebooks/05*.ipynb"])
     labs = build_site.select(["labs/lab05*.ipynb"])
-    assert len(labs) == 2  # lab05 and lab05b
+    assert len(labs) == 2  # lab05 and lab05a
     row05 = next(
         line
         for line in build_site.landing_page(lessons, labs, "smoke", 1.0).splitlines()
         if line.startswith("| 05 |")
     )
-    assert "labs/lab05_residual_block.ipynb" in row05 and "labs/lab05b_debugging_training.ipynb" in row05
+    assert "labs/lab05_residual_block.ipynb" in row05 and "labs/lab05a_the_craft_of_training.ipynb" in row05

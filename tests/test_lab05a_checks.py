@@ -1,4 +1,4 @@
-"""Lab 05b's checks (debugging a training run): right fixes written in different styles pass, each known
+"""Lab 05a's checks (debugging a training run): right fixes written in different styles pass, each known
 mistake gets its own hint, placeholders are "not done yet", a learner's exception is reported kindly.
 Most of these train a small network for a few epochs, so they are marked slow."""
 
@@ -13,7 +13,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.preprocessing import MinMaxScaler, StandardScaler  # noqa: E402
 from sklearn.utils import shuffle as sk_shuffle  # noqa: E402
 
-from utils.checks import lab05b as ex  # noqa: E402
+from utils.checks import lab05a as ex  # noqa: E402
 
 slow = pytest.mark.slow
 

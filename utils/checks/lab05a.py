@@ -1,4 +1,4 @@
-"""Checks for Lab 05b (debugging a training run): six runs that fail; each fix is checked by training it.
+"""Checks for Lab 05a (debugging a training run): six runs that fail; each fix is checked by training it.
 
 q1 ``build_model``: output and loss agree; q2 ``prepare``: columns scaled with training statistics; q3 a
 ``learning_rate`` for SGD; q4 ``shuffle``; q5 ``DigitNet.call``: batch norm follows the training flag; q6
