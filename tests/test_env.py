@@ -1,5 +1,6 @@
 """utils.env: quiet TensorFlow start-up, profile and precision choice, seeding, the banner."""
 
+import logging
 import os
 import subprocess
 import sys
@@ -83,6 +84,14 @@ def test_setup_prints_one_banner_line_and_nothing_on_stderr():
 def test_import_utils_does_not_import_tensorflow():
     code = "import sys, utils; assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_tensorflow_is_quieted_even_when_it_was_imported_first():
+    # `import keras` before `import utils` (or a kernel reused by the tests) imports TensorFlow without
+    # the course; its Python logger must still be set to hide "Assets written to ..." INFO lines.
+    tf = env.import_tensorflow()
+    tf.get_logger().setLevel("INFO")
+    assert env.import_tensorflow().get_logger().getEffectiveLevel() == logging.WARNING
 
 
 def test_profile_from_environment(monkeypatch):

@@ -105,8 +105,10 @@ def quiet_stderr(also: str | None = None) -> Iterator[None]:
 
 def import_tensorflow() -> Any:
     """Import and return ``tensorflow`` without its start-up noise (Keras 3 backend)."""
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
+    if "tensorflow" in sys.modules:  # imported already (say by `import keras` first): quiet it all the same
+        tf = sys.modules["tensorflow"]
+        tf.get_logger().setLevel("WARNING")
+        return tf
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # hide C++ INFO lines, keep warnings
     with quiet_stderr():
