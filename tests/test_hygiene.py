@@ -82,7 +82,7 @@ def _code_cells(cells: list[dict]) -> list[str]:
 def test_lesson_follows_the_template(path):
     cells = _cells(path)
     first, rel = _text(cells[0]), _name(path)
-    number = path.name[:2]
+    number = path.name.split("_")[0]  # "05", or "05a" for a lesson inserted after 05
     assert cells[0]["cell_type"] == "markdown" and first.startswith(f"# {number} · "), (
         f"{rel}: the first cell must be the title '# {number} · …'"
     )
@@ -124,7 +124,7 @@ def test_lab_follows_the_template(path):
 @pytest.mark.parametrize("path", EXERCISE_SOURCES, ids=_name)
 def test_lesson_exercise_source_follows_the_template(path):
     cells = _cells(path)
-    number, rel = path.name[6:8], _name(path)
+    number, rel = path.name.split("_")[0][len("lesson") :], _name(path)
     assert _text(cells[0]).startswith(f"# Lesson {number} · exercises"), (
         f"{rel}: the first cell must be '# Lesson {number} · exercises …'"
     )

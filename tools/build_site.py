@@ -148,7 +148,7 @@ def title_of(path: Path) -> str:
         if cell["cell_type"] == "markdown":
             for line in "".join(cell["source"]).splitlines():
                 if line.startswith("# "):
-                    return re.sub(r"^(Lab\s+)?\d+\s*·\s*", "", line[2:].strip())
+                    return re.sub(r"^(Lab\s+)?\d+[a-z]?\s*·\s*", "", line[2:].strip())
     return path.stem
 
 
@@ -161,10 +161,13 @@ def readme_intro() -> str:
 
 def landing_page(lessons: list[Path], labs: list[Path], profile: str, seconds: float) -> str:
     """Return the landing page (MyST markdown): the course table and the hidden navigation tree."""
-    labs_by_number: dict[str, list[Path]] = {}  # a lesson may have two labs (lab05, lab05a)
+    # lab05b goes with lesson 05b when the build has it, else with lesson 05 (so a lesson may have two labs)
+    numbers = {lesson.name.split("_", 1)[0] for lesson in lessons}
+    labs_by_number: dict[str, list[Path]] = {}
     for p in sorted(labs, key=lambda p: p.name):
-        if found := re.match(r"lab(\d+)", p.name):
-            labs_by_number.setdefault(found.group(1), []).append(p)
+        if found := re.match(r"lab((\d+)[a-z]?)", p.name):
+            key = found.group(1) if found.group(1) in numbers else found.group(2)
+            labs_by_number.setdefault(key, []).append(p)
     links = lambda found: ", ".join(f"[{title_of(lab)}](labs/{lab.name})" for lab in found)  # noqa: E731
     rows = []
     for lesson in lessons:

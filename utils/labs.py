@@ -182,7 +182,7 @@ def exercise_sources() -> list[Path]:
 
 def lesson_for(source: Path, lessons_dir: Path | None = None) -> Path:
     """Return the lesson notebook that ``lessonNN_topic.ipynb``'s exercises belong to."""
-    number = source.name[len("lesson") : len("lesson") + 2]
+    number = source.name.split("_")[0][len("lesson") :]  # "05", or "05a"
     found = sorted((lessons_dir or LESSONS_DIR).glob(f"{number}_*.ipynb"))
     if not found:
         raise FileNotFoundError(f"{source.name}: no lesson notebooks/{number}_*.ipynb for these exercises")
