@@ -300,6 +300,160 @@ def test_the_broken_split_leaks_most_validation_rows():
 
 
 # ---------------------------------------------------------------------------------------------
+# q7: He initialisation for a convolution (no training: fast)
+# ---------------------------------------------------------------------------------------------
+
+
+def he_numpy(kernel_shape, depthwise=False):
+    kh, kw, in_ch, _ = kernel_shape
+    return np.sqrt(2 / (kh * kw * (1 if depthwise else in_ch)))
+
+
+def he_tf(kernel_shape, depthwise=False):
+    fan_in = tf.reduce_prod(kernel_shape[:2] if depthwise else kernel_shape[:3])
+    return tf.sqrt(2.0 / tf.cast(fan_in, tf.float32))
+
+
+def he_keras(kernel_shape, depthwise=False):
+    receptive = kernel_shape[0] * kernel_shape[1]
+    return keras.ops.sqrt(2.0 / (receptive if depthwise else receptive * kernel_shape[2]))
+
+
+def he_variant(fan):
+    """A He-like std from ``fan(kh, kw, in_ch, out, depthwise)``, with the formula ``std(fan_in, fan_out)``."""
+    return lambda shape, depthwise=False: fan(*shape, depthwise)
+
+
+Q7_WRONG = {
+    "fan_out": he_variant(lambda kh, kw, c, o, dw: np.sqrt(2 / (kh * kw * o))),
+    "no_field": he_variant(lambda kh, kw, c, o, dw: np.sqrt(2 / (1 if dw else c))),
+    "with_channels": he_variant(lambda kh, kw, c, o, dw: np.sqrt(2 / (kh * kw * c))),
+    "glorot": he_variant(lambda kh, kw, c, o, dw: np.sqrt(2 / (kh * kw * ((1 if dw else c) + o)))),
+    "variance": he_variant(lambda kh, kw, c, o, dw: 2 / (kh * kw * (1 if dw else c))),
+}
+
+
+@pytest.mark.parametrize("answer", [he_numpy, he_tf, he_keras], ids=["NumPy", "TensorFlow", "keras.ops"])
+def test_q7_right_answers_pass(answer):
+    fb = ex.q7.evaluate(answer)
+    assert fb.passed, str(fb)
+
+
+@pytest.mark.parametrize(("key", "answer"), Q7_WRONG.items(), ids=Q7_WRONG.keys())
+def test_q7_mistakes_are_named(key, answer):
+    fb = ex.q7.evaluate(answer)
+    assert fb.status == "incorrect" and fb.hint == ex.Q7_MISTAKES[key].hint, str(fb)
+
+
+def test_q7_reference_keeps_a_relu_conv_stacks_variance():
+    """Independent of the formula: through a ReLU then a Conv2D drawn with the reference std, the mean
+    square of unit-variance inputs stays about 1 (He's argument), and a depthwise conv's too."""
+    x = np.random.default_rng(0).normal(size=(8, 24, 24, 32)).astype("float32")
+    for layer, depthwise in (
+        (keras.layers.Conv2D(32, 3, use_bias=False), False),
+        (keras.layers.DepthwiseConv2D(3, use_bias=False), True),
+    ):
+        layer.build(x.shape)
+        std = ex.he_std(tuple(layer.kernel.shape), depthwise)
+        layer.kernel.assign(np.random.default_rng(1).normal(0, std, layer.kernel.shape))
+        out = np.asarray(layer(keras.ops.relu(x)))
+        assert 0.8 < np.mean(out**2) < 1.25, (depthwise, np.mean(out**2))
+
+
+def test_q7_keras_counts_the_channels_for_a_depthwise_kernel():
+    """The point the lab makes: Keras's HeNormal, given the depthwise kernel's shape, uses kh·kw·in_ch."""
+    drawn = np.asarray(keras.initializers.HeNormal(seed=0)((3, 3, 32, 1)))
+    assert abs(drawn.std() - np.sqrt(2 / (3 * 3 * 32))) < 0.02
+    assert drawn.std() < ex.he_std((3, 3, 32, 1), depthwise=True) / 4
+
+
+# ---------------------------------------------------------------------------------------------
+# q8: a distillation loss with temperature (no training: fast)
+# ---------------------------------------------------------------------------------------------
+
+
+def distill_numpy(s, t, T):
+    log_s = s / T - np.log(np.exp(s / T).sum(axis=-1, keepdims=True))
+    log_t = t / T - np.log(np.exp(t / T).sum(axis=-1, keepdims=True))
+    return T**2 * np.mean(np.sum(np.exp(log_t) * (log_t - log_s), axis=-1))
+
+
+def distill_keras_ops(s, t, T):
+    log_t, log_s = keras.ops.log_softmax(t / T), keras.ops.log_softmax(s / T)
+    return T**2 * keras.ops.mean(keras.ops.sum(keras.ops.exp(log_t) * (log_t - log_s), axis=-1))
+
+
+def distill_tf_loss(s, t, T):
+    s, t = tf.cast(s, tf.float32), tf.cast(t, tf.float32)
+    kl = keras.losses.KLDivergence()  # its default reduction: the mean over the batch
+    return T**2 * kl(tf.nn.softmax(t / T), tf.nn.softmax(s / T))
+
+
+def distill_variant(t2=lambda T: T**2, soft_student=True, divergence="kl", reduce=np.mean):
+    def loss(s, t, T):
+        p = ex.softmax(t / T)
+        q = ex.softmax(s / T if soft_student else s)
+        rows = {
+            "kl": np.sum(p * np.log(p / q), axis=-1),
+            "reversed": np.sum(q * np.log(q / p), axis=-1),
+            "ce": -np.sum(p * np.log(q), axis=-1),
+        }[divergence]
+        return t2(T) * reduce(rows)
+
+    return loss
+
+
+Q8_WRONG = {
+    "no_t2": distill_variant(t2=lambda T: 1.0),
+    "t_not_t2": distill_variant(t2=lambda T: T),
+    "reversed": distill_variant(divergence="reversed"),
+    "teacher_only": distill_variant(soft_student=False),
+    "cross_entropy": distill_variant(divergence="ce"),
+    "batch_sum": distill_variant(reduce=np.sum),
+}
+
+
+@pytest.mark.parametrize(
+    "answer", [distill_numpy, distill_keras_ops, distill_tf_loss], ids=["NumPy", "keras.ops", "TensorFlow"]
+)
+def test_q8_right_answers_pass(answer):
+    fb = ex.q8.evaluate(answer)
+    assert fb.passed, str(fb)
+
+
+def test_q8_accepts_tensor_inputs():
+    s, t, T = *np.random.default_rng(3).normal(size=(2, 4, 5)), 3.0
+    expected = ex.distill_loss(s, t, T)
+    assert np.isclose(float(distill_keras_ops(tf.constant(s), keras.ops.convert_to_tensor(t), T)), expected)
+    assert np.isclose(float(distill_tf_loss(tf.constant(s), tf.constant(t), T)), expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("key", "answer"), Q8_WRONG.items(), ids=Q8_WRONG.keys())
+def test_q8_mistakes_are_named(key, answer):
+    fb = ex.q8.evaluate(answer)
+    assert fb.status == "incorrect" and fb.hint == ex.Q8_MISTAKES[key].hint, str(fb)
+
+
+def test_q8_a_wrong_power_of_t_fails_on_the_gradient():
+    fb = ex.q8.evaluate(distill_variant(t2=lambda T: T**3))
+    assert fb.status == "incorrect" and "gradient" in fb.message and "power of T" in fb.hint, str(fb)
+
+
+def test_q8_the_t2_factor_keeps_the_gradient_of_one_order():
+    """T² · KL's gradient is T·(softmax(s/T) − softmax(t/T)): of order 1 at any T; without T², 1/T² smaller."""
+    right = ex.gradient_ratio(ex.distill_loss)
+    assert 1 / 3 < right < 3
+    assert ex.gradient_ratio(Q8_WRONG["no_t2"]) < right / 30  # 8² = 64 times smaller, give or take
+
+
+def test_q8_per_example_losses_are_not_one_number():
+    fb = ex.q8.evaluate(
+        lambda s, t, T: T**2 * np.sum(ex.softmax(t / T) * np.log(ex.softmax(t / T) / ex.softmax(s / T)), -1)
+    )
+    assert fb.status == "incorrect" and "mean" in fb.hint, str(fb)
+
+
+# ---------------------------------------------------------------------------------------------
 # placeholders, a learner's own error
 # ---------------------------------------------------------------------------------------------
 
@@ -313,7 +467,7 @@ class Unfinished(keras.Model):
         raise NotImplementedError
 
 
-@pytest.mark.parametrize("exercise", [ex.q1, ex.q2, ex.q3, ex.q4, ex.q5, ex.q6])
+@pytest.mark.parametrize("exercise", [ex.q1, ex.q2, ex.q3, ex.q4, ex.q5, ex.q6, ex.q7, ex.q8])
 @pytest.mark.parametrize("placeholder", [..., None, _not_implemented])
 def test_placeholders_are_not_done(exercise, placeholder):
     if exercise is ex.q3 and placeholder is _not_implemented:
@@ -334,6 +488,15 @@ def test_a_learners_typo_is_reported_with_their_line():
     fb = ex.q4.evaluate(shuffle)
     assert fb.status == "error" and "NameError" in fb.message and "ordr" in fb.message
     assert "Traceback" not in str(fb)
+
+
+@pytest.mark.parametrize("exercise", [ex.q7, ex.q8])
+def test_a_learners_exception_in_q7_q8_is_reported_kindly(exercise):
+    def answer(*args, **kwargs):
+        return undefined_name  # noqa: F821
+
+    fb = exercise.evaluate(answer)
+    assert fb.status == "error" and "NameError" in fb.message and "Traceback" not in str(fb), str(fb)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,5 +533,26 @@ def test_right_fixes_pass_under_mixed_precision(mixed_policy, exercise, answer):
     ids=["q1", "q3", "q5"],
 )
 def test_mistakes_are_named_under_mixed_precision(mixed_policy, exercise, answer, mistakes, key):
+    fb = exercise.evaluate(answer)
+    assert fb.status == "incorrect" and fb.hint == mistakes[key].hint, f"{mixed_policy}: {fb}"
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer"), [(ex.q7, he_keras), (ex.q8, distill_keras_ops)], ids=["q7", "q8"]
+)
+def test_q7_q8_right_answers_pass_under_mixed_precision(mixed_policy, exercise, answer):
+    fb = exercise.evaluate(answer)
+    assert fb.passed, f"{mixed_policy}: {fb}"
+
+
+@pytest.mark.parametrize(
+    ("exercise", "answer", "mistakes", "key"),
+    [
+        (ex.q7, Q7_WRONG["with_channels"], ex.Q7_MISTAKES, "with_channels"),
+        (ex.q8, Q8_WRONG["no_t2"], ex.Q8_MISTAKES, "no_t2"),
+    ],
+    ids=["q7", "q8"],
+)
+def test_q7_q8_mistakes_are_named_under_mixed_precision(mixed_policy, exercise, answer, mistakes, key):
     fb = exercise.evaluate(answer)
     assert fb.status == "incorrect" and fb.hint == mistakes[key].hint, f"{mixed_policy}: {fb}"

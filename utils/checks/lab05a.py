@@ -2,9 +2,12 @@
 
 q1 ``build_model``: output and loss agree; q2 ``prepare``: columns scaled with training statistics; q3 a
 ``learning_rate`` for SGD; q4 ``shuffle``; q5 ``DigitNet.call``: batch norm follows the training flag; q6
-``split`` without copies across. Known mistakes: ``Q1_MISTAKES`` ... ``Q6_MISTAKES``. Each check trains a
+``split`` without copies across. Known mistakes: ``Q1_MISTAKES`` ... ``Q8_MISTAKES``. Each of q1–q6 trains a
 small MLP for a few epochs (fixed seed, float32 logits) and measures it on rows this module keeps back,
 with thresholds far from chance and below what a right fix reaches in any precision.
+
+q7 ``he_conv_std``: He's std from a Conv2D or DepthwiseConv2D kernel's true fan-in; q8 ``distillation_loss``:
+T² · KL(softmax(t/T) ‖ softmax(s/T)), its values and its gradient's size across T. Both train nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +16,19 @@ import functools
 
 import numpy as np
 
-from utils.checks import Exercise, Mismatch, Mistake, as_array, as_number, call, keras_module
+from utils.checks import (
+    Exercise,
+    Mismatch,
+    Mistake,
+    answer_tolerance,
+    as_array,
+    as_number,
+    call,
+    distance,
+    judge,
+    keras_module,
+    softmax,
+)
 
 EPOCHS = 6  # each check trains for a few epochs: seconds on a CPU
 COLUMNS = ("income $", "age", "default rate", "year joined", "visits", "score", "rating", "balance $")
@@ -360,3 +375,196 @@ Q6_HINTS = _steps(
     "A validation score far above the score on fresh rows means validation rows were seen in training: how many validation rows also appear among the training rows? | The rows were exported twice. Drop the repeated rows before you split (or split the distinct rows and keep every copy on its original's side)."
 )
 q6 = Exercise("Q6 · validation leaking into training", _check_split, hint=Q6_HINTS)
+
+
+# ---------------------------------------------------------------------------------------------
+# q7: He initialisation for a convolution; q8: a distillation loss (no training: NumPy references)
+# ---------------------------------------------------------------------------------------------
+
+CONV_SHAPES = ((3, 3, 16, 32), (5, 5, 3, 8), (1, 1, 64, 16), (3, 3, 32, 4))  # (kh, kw, in_ch, out_ch)
+DEPTHWISE_SHAPES = ((3, 3, 32, 1), (5, 5, 8, 2), (7, 7, 4, 1))  # (kh, kw, in_ch, depth_multiplier)
+
+
+def he_std(kernel_shape: tuple[int, ...], depthwise: bool = False) -> float:
+    """He's standard deviation √(2 / fan_in) for a 2-D convolution's kernel (kh, kw, in_ch, out_ch).
+
+    fan_in is the number of inputs one output sums: kh·kw·in_ch for Conv2D, but only kh·kw for
+    DepthwiseConv2D (kernel (kh, kw, in_ch, depth_multiplier)), whose outputs each see one channel.
+    """
+    kh, kw, in_ch, _ = kernel_shape
+    return float(np.sqrt(2.0 / (kh * kw * (1 if depthwise else in_ch))))
+
+
+def _fans(shape: tuple[int, ...], depthwise: bool) -> tuple[int, int]:
+    kh, kw, in_ch, out = shape
+    return kh * kw * (1 if depthwise else in_ch), kh * kw * out
+
+
+Q7_MISTAKES = _mistakes(
+    fan_out="fan-out instead of fan-in | Your numbers follow the number of output channels. He's derivation keeps the variance of the forward pass: count the inputs that one output sums, not the outputs that one input feeds.",
+    no_field="the receptive field forgotten | Your fan-in counts the input channels only. One output of a convolution sums a whole kh × kw window of every input channel it sees.",
+    with_channels="depthwise fan-in counted with the channels | For a depthwise kernel you counted every input channel, as for Conv2D (Keras's own initialisers do the same, from the shape alone). A depthwise output sees one channel only: how many inputs does it sum?",
+    glorot="Glorot's variance instead of He's | Averaging fan-in and fan-out is Glorot's compromise for tanh-like activations. He's variance for ReLU uses the fan-in alone, with a factor 2 for the half of the inputs ReLU zeroes.",
+    variance="the variance, not the standard deviation | Your numbers are the squares of the right ones: the derivation gives a variance, and a random normal is drawn with its standard deviation.",
+)
+Q7_MISTAKES["fan_out"] = Mistake(
+    Q7_MISTAKES["fan_out"].name,
+    Q7_MISTAKES["fan_out"].hint,
+    lambda shapes, dw: [np.sqrt(2 / _fans(s, dw)[1]) for s in shapes],
+)
+Q7_MISTAKES["no_field"] = Mistake(
+    Q7_MISTAKES["no_field"].name,
+    Q7_MISTAKES["no_field"].hint,
+    lambda shapes, dw: [np.sqrt(2 / (1 if dw else s[2])) for s in shapes],
+)
+Q7_MISTAKES["with_channels"] = Mistake(
+    Q7_MISTAKES["with_channels"].name,
+    Q7_MISTAKES["with_channels"].hint,
+    lambda shapes, dw: [he_std(s, False) for s in shapes],
+)
+Q7_MISTAKES["glorot"] = Mistake(
+    Q7_MISTAKES["glorot"].name,
+    Q7_MISTAKES["glorot"].hint,
+    lambda shapes, dw: [np.sqrt(2 / sum(_fans(s, dw))) for s in shapes],
+)
+Q7_MISTAKES["variance"] = Mistake(
+    Q7_MISTAKES["variance"].name,
+    Q7_MISTAKES["variance"].hint,
+    lambda shapes, dw: [he_std(s, dw) ** 2 for s in shapes],
+)
+
+
+def _check_he(he_conv_std) -> None:
+    for shapes, depthwise, what in (
+        (CONV_SHAPES, False, "the standard deviations for Conv2D kernels"),
+        (DEPTHWISE_SHAPES, True, "the standard deviations for DepthwiseConv2D kernels"),
+    ):
+        raw = [call(he_conv_std, shape, depthwise=depthwise) for shape in shapes]
+        got = [as_number(value, f"he_conv_std{shape}") for value, shape in zip(raw, shapes, strict=True)]
+        mistakes = [m for key, m in Q7_MISTAKES.items() if depthwise or key != "with_channels"]
+        judge(
+            np.array(got),
+            [he_std(s, depthwise) for s in shapes],
+            mistakes,
+            what=f"{what} {list(shapes)}",
+            inputs=(shapes, depthwise),
+            tol={"rtol": 1e-4, "atol": 1e-7},
+        )
+
+
+Q7_HINTS = _steps(
+    "Lesson 05a's derivation: a unit's output variance is (number of inputs it sums) × Var(w) × E[x²], and ReLU halves E[x²]. What is that number for one output of a convolution? | For Conv2D, one output sums a kh × kw window of every input channel; for DepthwiseConv2D, a kh × kw window of a single channel. Set Var(w) = 2 / fan_in and return its square root."
+)
+q7 = Exercise("Q7 · He initialisation for a convolution", _check_he, hint=Q7_HINTS)
+
+
+def _kl_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    return np.sum(p * (np.log(p) - np.log(q)), axis=-1)
+
+
+def distill_loss(student_logits, teacher_logits, temperature: float) -> float:
+    """Distillation loss T² · KL(softmax(t/T) ‖ softmax(s/T)), averaged over the batch (NumPy, float64).
+
+    KL(p ‖ q) = Σ_k p_k (log p_k − log q_k). Its gradient with respect to the student's logits is
+    T · (softmax(s/T) − softmax(t/T)), of the same order for every T: the T² factor is there for that.
+    """
+    s, t = np.asarray(student_logits, "float64"), np.asarray(teacher_logits, "float64")
+    p_teacher, p_student = softmax(t / temperature), softmax(s / temperature)
+    return float(temperature**2 * _kl_rows(p_teacher, p_student).mean())
+
+
+def _rows_with(t2, p_of_teacher, p_of_student, divergence, reduce=np.mean):
+    """A variant of the distillation loss, for the named mistakes: over (s, t, T) probes."""
+
+    def compute(probes):
+        out = []
+        for s, t, temp in probes:
+            p, q = p_of_teacher(t, temp), p_of_student(s, temp)
+            out.append(t2(temp) * reduce(divergence(p, q)))
+        return out
+
+    return compute
+
+
+_soft = lambda z, temp: softmax(np.asarray(z, "float64") / temp)  # noqa: E731
+_hard = lambda z, temp: softmax(np.asarray(z, "float64"))  # noqa: E731
+_cross = lambda p, q: -np.sum(p * np.log(q), axis=-1)  # noqa: E731
+_t2 = lambda temp: temp**2  # noqa: E731
+
+Q8_MISTAKES = _mistakes(
+    no_t2="the T² factor missing | The loss's gradient shrinks like 1/T² as T grows, so at T = 4 the soft targets teach sixteen times more weakly than the labels' loss beside them. Lesson 05a derives the factor that puts it back to the same order.",
+    t_not_t2="T instead of T² | The gradient still shrinks like 1/T as T grows. Each softmax divides the logits by T, and the difference of two softmaxes brings another 1/T: lesson 05a derives which power of T makes up for both.",
+    reversed="the KL divergence the wrong way round | KL is not symmetric. Distillation weighs each class by the teacher's probability: the teacher's distribution is the first argument, the one the logarithm's ratio is taken against the student's.",
+    teacher_only="the temperature applied to the teacher only | The student's logits must be softened by the same T as the teacher's, or the student is pushed to copy the soft targets with its hard softmax.",
+    cross_entropy="cross-entropy instead of KL | Your loss is the cross-entropy with the teacher's soft targets: it differs from the KL divergence by the teacher's entropy, a constant for the student, so its gradient and its training are identical. Yet it does not fall to 0 when the student matches the teacher, and this task asks for the KL divergence: subtract the teacher's entropy (or compute KL directly).",
+    batch_sum="summed over the batch, not averaged | The loss grows with the batch size: average the per-example divergences over the rows.",
+)
+for _key, _compute in {
+    "no_t2": _rows_with(lambda temp: 1.0, _soft, _soft, _kl_rows),
+    "t_not_t2": _rows_with(lambda temp: temp, _soft, _soft, _kl_rows),
+    "reversed": _rows_with(_t2, _soft, _soft, lambda p, q: _kl_rows(q, p)),
+    "teacher_only": _rows_with(_t2, _soft, _hard, _kl_rows),
+    "cross_entropy": _rows_with(_t2, _soft, _soft, _cross),
+    "batch_sum": _rows_with(_t2, _soft, _soft, _kl_rows, np.sum),
+}.items():
+    Q8_MISTAKES[_key] = Mistake(Q8_MISTAKES[_key].name, Q8_MISTAKES[_key].hint, _compute)
+
+
+@functools.cache
+def _distill_probes() -> tuple:
+    rng = np.random.default_rng(8)
+    s, t = rng.normal(0, 2, (2, 4, 5)), rng.normal(0, 2, (2, 4, 5))
+    return tuple((s[i], t[i], temp) for i in range(2) for temp in (1.0, 2.0, 4.0))
+
+
+def _gradient_norm(loss, s: np.ndarray, t: np.ndarray, temp: float, eps: float = 1e-3) -> float:
+    """‖∂loss/∂s‖ by central differences (the learner's loss may be NumPy: no autodiff)."""
+    grad = np.zeros_like(s)
+    for i in np.ndindex(s.shape):
+        step = np.zeros_like(s)
+        step[i] = eps
+        up = as_number(call(loss, s + step, t, temp), "distillation_loss")
+        down = as_number(call(loss, s - step, t, temp), "distillation_loss")
+        grad[i] = (up - down) / (2 * eps)
+    return float(np.linalg.norm(grad))
+
+
+def gradient_ratio(loss, temperature: float = 8.0) -> float:
+    """‖∇_s loss‖ at ``temperature`` over ‖∇_s loss‖ at T = 1, on the check's logits (about 1 with T²)."""
+    s, t, _ = _distill_probes()[0]
+    return _gradient_norm(loss, s, t, temperature) / _gradient_norm(loss, s, t, 1.0)
+
+
+def _check_distillation(distillation_loss) -> None:
+    probes = _distill_probes()
+    raw = [call(distillation_loss, s, t, temp) for s, t, temp in probes]
+    hint = "Return one number: the mean over the batch's rows."
+    got = np.array([as_number(value, "the loss (one number for the batch)", hint=hint) for value in raw])
+    tol = answer_tolerance(*raw, rtol=1e-4, atol=1e-6)
+    ref = [distill_loss(s, t, temp) for s, t, temp in probes]
+    mistakes = list(Q8_MISTAKES.values())
+    judge(
+        got[[0, 3]], [ref[0], ref[3]], mistakes[2:], what="the loss at T = 1", inputs=(probes[::3],), tol=tol
+    )
+    ratio, right = gradient_ratio(distillation_loss), gradient_ratio(distill_loss)
+    if not 1 / 3 < ratio / right < 3:  # the T² effect: the gradient keeps its order of size across T
+        for mistake in mistakes:
+            if distance(got, mistake.compute(probes), tol) <= 1:
+                mistake.fail(
+                    "the gradient's size at T = 8",
+                    expected=f"{right:.2f}× its size at T = 1",
+                    got=f"{ratio:.3f}×",
+                )
+        raise Mismatch(
+            "the gradient's size at T = 8",
+            expected=f"{right:.2f}× its size at T = 1",
+            got=f"{ratio:.3g}×",
+            hint="The gradient with respect to the student's logits should keep the same order of size whatever T is: which power of T does that take?",
+        )
+    judge(got, ref, mistakes, what="the loss at T = 1, 2, 4", inputs=(probes,), tol=tol)
+
+
+Q8_HINTS = _steps(
+    "Soften both sets of logits with the same T, compare the two distributions with the KL divergence (teacher first), average over the rows, and scale by the factor lesson 05a derives. | KL(p ‖ q) sums p · (log p − log q) over the classes, with p = softmax(teacher / T), q = softmax(student / T). A log-softmax is more stable than the log of a softmax. The factor is T squared."
+)
+q8 = Exercise("Q8 · a distillation loss with temperature", _check_distillation, hint=Q8_HINTS)
