@@ -347,6 +347,21 @@ def test_a_tiny_search_runs_quietly_and_reports_its_trials(tmp_path, capsys):
     assert best[-1] == result.best_score
 
 
+@pytest.mark.slow
+def test_a_search_trains_its_trials_at_the_callers_precision(mixed_policy, tmp_path, monkeypatch):
+    built = []
+
+    def spy(hp, *args, **kwargs):
+        model = build_tunable(hp, *args, **kwargs)
+        built.append(model.layers[0].dtype_policy.name)
+        return model
+
+    build_tunable = craft.build_tunable
+    monkeypatch.setattr(craft, "build_tunable", spy)
+    craft.run_search("random", budget_epochs=1, epochs_per_trial=1, directory=str(tmp_path))
+    assert len(built) >= 2 and set(built) == {mixed_policy}  # the tuner's first build and the trial's
+
+
 def test_best_learning_rate_grows_with_the_batch_size():
     grid = craft.lr_batch_grid(learning_rates=(0.05, 0.2, 0.8), batch_sizes=(4, 512), epochs=3)
     assert grid["loss"].shape == (3, 2)
