@@ -556,3 +556,27 @@ def test_q7_q8_right_answers_pass_under_mixed_precision(mixed_policy, exercise, 
 def test_q7_q8_mistakes_are_named_under_mixed_precision(mixed_policy, exercise, answer, mistakes, key):
     fb = exercise.evaluate(answer)
     assert fb.status == "incorrect" and fb.hint == mistakes[key].hint, f"{mixed_policy}: {fb}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the lab's references are the lesson's utils.craft
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_he_reference_is_utils_craft_he_std():
+    from utils import craft
+
+    for shape in ex.CONV_SHAPES:  # Conv2D: Keras's fans (receptive field × channels)
+        assert ex.he_std(shape) == pytest.approx(craft.he_std(craft.fans(shape)[0]), rel=1e-12)
+    for shape in ex.DEPTHWISE_SHAPES:  # one output sums kh × kw inputs of one channel
+        assert ex.he_std(shape, depthwise=True) == pytest.approx(craft.he_std(shape[0] * shape[1]), rel=1e-12)
+
+
+def test_the_distillation_reference_is_utils_craft_distillation_loss():
+    from utils import craft
+
+    rng = np.random.default_rng(5)
+    s, t = rng.normal(scale=3, size=(2, 16, 10))
+    for temperature in (1.0, 2.0, 4.0, 8.0):
+        ours = float(craft.distillation_loss(s, t, temperature))
+        assert ours == pytest.approx(ex.distill_loss(s, t, temperature), rel=1e-5)

@@ -452,3 +452,40 @@ def test_right_answers_pass_under_mixed_precision(mixed_policy, q, answer):
 def test_q1_mistakes_are_named_under_mixed_precision(mixed_policy):
     fb = ex.q1.evaluate(gru_numpy(swap=True))
     assert fb.status == "incorrect" and "z and 1 − z swapped" in fb.got, f"{mixed_policy}: {fb}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the lab's references are the lesson's utils: one GRU, one beam search, one clipping rule
+# ---------------------------------------------------------------------------------------------
+
+
+def test_the_gru_reference_is_utils_rnn_gru_cell():
+    from utils import rnn
+
+    x, h0, w, u, b = ex._gru_probe()
+    np.testing.assert_allclose(
+        ex.gru_reference(x[:, 0], h0, w, u, b), rnn.gru_cell(x[:, 0], h0, w, u, b), rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("probe", ex.Q3_PROBES, ids=lambda p: f"seed{p[0]}")
+def test_the_beam_reference_is_utils_seq2seq_beam_search(probe):
+    from utils import seq2seq
+
+    seed, sharpness, width, max_len, alpha = probe
+    model = ex.toy_model(seed, sharpness)
+    step_fn = lambda sources, prefixes: np.stack([model(p) for p in prefixes])  # noqa: E731 (one source)
+    found = seq2seq.beam_search(step_fn, np.zeros(1), width, max_len, ex.START, ex.END, alpha=alpha)
+    assert found.best.tokens == ex.beam_reference(model, width, max_len, ex.START, ex.END, alpha)
+    for length in range(1, 8):
+        assert seq2seq.length_penalty(length, alpha) == ex.length_penalty(length, alpha)
+
+
+def test_the_clipping_reference_is_utils_rnn_clip_by_global_norm():
+    from utils import rnn
+
+    grads = ex._grads_probe()
+    norm = rnn.global_norm(grads)
+    for max_norm in (0.5 * norm, 2 * norm):
+        ours, _ = rnn.clip_by_global_norm(grads, max_norm)
+        np.testing.assert_allclose(ex._flat(ex._clip(grads, max_norm)), ex._flat(ours), rtol=1e-12)
