@@ -4,6 +4,7 @@ names their line. All NumPy: fast."""
 
 import numpy as np
 import pytest
+from exercise_contract import lesson_exercise_tests
 
 from utils.checks import lesson04, lesson05
 
@@ -111,38 +112,17 @@ MISTAKES = {
 }
 
 
-@pytest.mark.parametrize(("exercise", "answer"), RIGHT)
-def test_right_answers_pass(exercise, answer):
-    feedback = exercise.evaluate(answer)
-    assert feedback.passed, str(feedback)
+(
+    test_right_answers_pass,
+    test_each_mistake_is_named_with_its_own_hint,
+    test_every_mistake_is_tested_and_hints_differ,
+    test_placeholders_are_not_done_and_do_not_fail_strict_mode,
+) = lesson_exercise_tests(RIGHT, WRONG, MISTAKES)
 
 
 @pytest.mark.slow
 def test_a_keras_ops_option_a_passes():
     assert lesson05.e2.evaluate(option_a_keras).passed
-
-
-@pytest.mark.parametrize(("exercise", "answer", "name"), WRONG, ids=[w[2] for w in WRONG])
-def test_each_mistake_is_named_with_its_own_hint(exercise, answer, name):
-    feedback = exercise.evaluate(answer)
-    mistake = next(m for m in MISTAKES[exercise] if m.name == name)
-    assert feedback.status == "incorrect" and feedback.got.endswith(name), str(feedback)
-    assert feedback.hint == mistake.hint
-
-
-def test_every_mistake_is_tested_and_hints_differ():
-    tested = {(exercise, name) for exercise, _, name in WRONG}
-    for exercise, mistakes in MISTAKES.items():
-        assert {(exercise, m.name) for m in mistakes} <= tested
-        assert len({m.hint for m in mistakes}) == len(mistakes)
-        assert exercise.lesson and len(exercise.hints) >= 2
-
-
-@pytest.mark.parametrize("exercise", list(MISTAKES))
-def test_placeholders_are_not_done_and_do_not_fail_strict_mode(exercise, monkeypatch):
-    monkeypatch.setenv("COURSE_CHECKS_STRICT", "1")
-    assert exercise.evaluate(...).status == "not_done"
-    exercise.check(...)  # a lesson's exercise left open: no AssertionError, even in strict mode
 
 
 def test_a_wrong_answer_fails_strict_mode(monkeypatch):

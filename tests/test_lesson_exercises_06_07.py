@@ -3,6 +3,10 @@ named by its own hint, unanswered ones are "not done yet", and a learner's excep
 
 import numpy as np
 import pytest
+from exercise_contract import (
+    each_mistake_is_named_with_its_own_hint,
+    every_mistake_is_tested_and_hints_differ,
+)
 
 from utils.checks import lesson06, lesson07
 
@@ -48,14 +52,14 @@ def test_lesson06_right_answers_pass(exercise, answer):
     assert fb.passed, str(fb)
 
 
-LESSON06_MISTAKES = [
-    (lesson06.e1, lesson06.E1_MISTAKES, "no biases", lambda d, h, k: 4 * d * h * k),
-    (lesson06.e1, lesson06.E1_MISTAKES, "key_dim taken as d_model/h", lambda d, h, k: 4 * d * d + 4 * d),
-    (lesson06.e1, lesson06.E1_MISTAKES, "output bias per head", lambda d, h, k: mha_params_formula(d, h, k) + (h - 1) * d),
-    (lesson06.e1, lesson06.E1_MISTAKES, "output bias left out", lambda d, h, k: mha_params_formula(d, h, k) - d),
-    (lesson06.e2, lesson06.E2_MISTAKES, "exponent i/d_model", lambda k, d: sum(np.cos(k / 10000 ** (i / d)) for i in range(d // 2))),
-    (lesson06.e2, lesson06.E2_MISTAKES, "d_model frequencies", lambda k, d: sum(np.cos(k / 10000 ** (i / d)) for i in range(d))),
-    (lesson06.e2, lesson06.E2_MISTAKES, "sines", lambda k, d: sum(np.sin(k / 10000 ** (2 * i / d)) for i in range(d // 2))),
+LESSON06_WRONG = [
+    (lesson06.e1, lambda d, h, k: 4 * d * h * k, "no biases"),
+    (lesson06.e1, lambda d, h, k: 4 * d * d + 4 * d, "key_dim taken as d_model/h"),
+    (lesson06.e1, lambda d, h, k: mha_params_formula(d, h, k) + (h - 1) * d, "output bias per head"),
+    (lesson06.e1, lambda d, h, k: mha_params_formula(d, h, k) - d, "output bias left out"),
+    (lesson06.e2, lambda k, d: sum(np.cos(k / 10000 ** (i / d)) for i in range(d // 2)), "exponent i/d_model"),
+    (lesson06.e2, lambda k, d: sum(np.cos(k / 10000 ** (i / d)) for i in range(d)), "d_model frequencies"),
+    (lesson06.e2, lambda k, d: sum(np.sin(k / 10000 ** (2 * i / d)) for i in range(d // 2)), "sines"),
 ]  # fmt: skip
 
 # ---------------------------------------------------------------------------------------------
@@ -103,30 +107,26 @@ def _large(**kw):
     return text.encoder_params(30522, 1024, 24, config.pop("d_ff", 4096), **config)
 
 
-LESSON07_MISTAKES = [
-    (lesson07.e1, lesson07.E1_MISTAKES, "no pooler", bert_large_by_hand() - 1024 * 1025),
-    (lesson07.e1, lesson07.E1_MISTAKES, "2 × 1,024 missing", bert_large_by_hand() - 2 * 1024),
-    (lesson07.e1, lesson07.E1_MISTAKES, "no learned positions", bert_large_by_hand() - 512 * 1024),
-    (lesson07.e1, lesson07.E1_MISTAKES, "BERT-base's feed-forward width", _large(d_ff=3072)),
-    (lesson07.e2, lesson07.E2_MISTAKES, "tied projection counted", lambda v, d: head_by_layers(v, d) + v * d),
-    (lesson07.e2, lesson07.E2_MISTAKES, "no output bias", lambda v, d: head_by_layers(v, d) - v),
-    (lesson07.e2, lesson07.E2_MISTAKES, "no layer norm", lambda v, d: head_by_layers(v, d) - 2 * d),
-    (lesson07.e2, lesson07.E2_MISTAKES, "no dense bias", lambda v, d: head_by_layers(v, d) - d),
+LESSON07_WRONG = [
+    (lesson07.e1, bert_large_by_hand() - 1024 * 1025, "no pooler"),
+    (lesson07.e1, bert_large_by_hand() - 2 * 1024, "2 × 1,024 missing"),
+    (lesson07.e1, bert_large_by_hand() - 512 * 1024, "no learned positions"),
+    (lesson07.e1, _large(d_ff=3072), "BERT-base's feed-forward width"),
+    (lesson07.e2, lambda v, d: head_by_layers(v, d) + v * d, "tied projection counted"),
+    (lesson07.e2, lambda v, d: head_by_layers(v, d) - v, "no output bias"),
+    (lesson07.e2, lambda v, d: head_by_layers(v, d) - 2 * d, "no layer norm"),
+    (lesson07.e2, lambda v, d: head_by_layers(v, d) - d, "no dense bias"),
 ]
-MISTAKES = LESSON06_MISTAKES + LESSON07_MISTAKES
+WRONG = LESSON06_WRONG + LESSON07_WRONG
+MISTAKES = {
+    lesson06.e1: lesson06.E1_MISTAKES,
+    lesson06.e2: lesson06.E2_MISTAKES,
+    lesson07.e1: lesson07.E1_MISTAKES,
+    lesson07.e2: lesson07.E2_MISTAKES,
+}
 
-
-@pytest.mark.parametrize(("exercise", "mistakes", "name", "answer"), MISTAKES, ids=[m[2] for m in MISTAKES])
-def test_each_mistake_gets_its_own_hint(exercise, mistakes, name, answer):
-    fb = exercise.evaluate(answer)
-    assert fb.status == "incorrect" and name in fb.got, str(fb)
-    assert fb.hint == next(m.hint for m in mistakes if m.name == name)
-
-
-def test_every_declared_mistake_is_tested():
-    for module in (lesson06, lesson07):
-        for mistakes in (module.E1_MISTAKES, module.E2_MISTAKES):
-            assert {m.name for m in mistakes} <= {m[2] for m in MISTAKES}
+test_each_mistake_gets_its_own_hint = each_mistake_is_named_with_its_own_hint(WRONG, MISTAKES)
+test_every_declared_mistake_is_tested = every_mistake_is_tested_and_hints_differ(WRONG, MISTAKES)
 
 
 # ---------------------------------------------------------------------------------------------
