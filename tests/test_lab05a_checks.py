@@ -500,7 +500,9 @@ def test_a_learners_exception_in_q7_q8_is_reported_kindly(exercise):
 
 
 # ---------------------------------------------------------------------------------------------
-# under mixed precision (a T4: float16, a TPU: bfloat16) right fixes still pass, mistakes are still named
+# under mixed precision (a T4: float16, a TPU: bfloat16) right fixes still pass, mistakes are still named.
+# Here: the tasks whose answer meets the precision (the output layer and loss, the learning rate, batch
+# norm). Every task's solution also runs under both emulations in CI (.ci/emulate tpu, .ci/compat with t4).
 # ---------------------------------------------------------------------------------------------
 
 
@@ -509,13 +511,10 @@ def test_a_learners_exception_in_q7_q8_is_reported_kindly(exercise):
     ("exercise", "answer"),
     [
         (ex.q1, model_with(None, True)),
-        (ex.q2, with_scaler(StandardScaler)),
         (ex.q3, 0.3),
-        (ex.q4, shuffle_numpy),
         (ex.q5, digit_net("flag")),
-        (ex.q6, split_unique),
     ],
-    ids=["q1", "q2", "q3", "q4", "q5", "q6"],
+    ids=["q1", "q3", "q5"],
 )
 def test_right_fixes_pass_under_mixed_precision(mixed_policy, exercise, answer):
     fb = exercise.evaluate(answer)
