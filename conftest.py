@@ -14,3 +14,7 @@ os.environ.setdefault("COURSE_CHECKS_STRICT", "1")
 # An empty data cache of the test run's own, so a learner's downloads don't change what is tested.
 os.environ.setdefault("COURSE_DATA_DIR", tempfile.mkdtemp(prefix="course-test-data-"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+# The lessons' exercise solutions run in one shared kernel in tests/test_labs.py
+# (test_lesson_exercise_solutions_pass_their_checks), not one kernel each under nbval.
+collect_ignore_glob = ["labs/solutions/lesson*.ipynb"]

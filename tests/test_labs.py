@@ -123,26 +123,65 @@ del sys
 assert not set(k for k in dir() if not k.startswith("_")) - {"In", "Out", "exit", "quit", "open", "get_ipython"}"""
 
 
+def _run_from_a_clean_namespace(kernel: NotebookClient, path: Path) -> list:
+    """Empty the shared kernel's namespace (asserted), run the notebook at `path` in it cell by cell (an
+    error raises CellExecutionError, naming the cell), and return its check cells' texts, in order."""
+    reset = nbformat.v4.new_code_cell(LAB_NAMESPACE_RESET)
+    kernel.nb = nbformat.v4.new_notebook(cells=[reset])  # execute_cell writes the cell into .nb
+    kernel.execute_cell(reset, 0)  # raises if the namespace is not empty
+    assert not reset.outputs, f"resetting the shared kernel printed {reset.outputs}"
+    nb = kernel.nb = nbformat.read(path, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            kernel.execute_cell(cell, index)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert not [o for o in outputs if o.get("name") == "stderr"], f"stderr in {path.name}"
+    check_cells = [c for c in nb.cells if c.cell_type == "code" and ".check(" in c.source]
+    assert check_cells, f"{path.name} has no checks"
+    return [
+        (
+            cell.id,
+            json.dumps(
+                [o.get("data", {}).get("text/plain", o.get("text", "")) for o in cell.outputs],
+                ensure_ascii=False,
+            ),
+        )
+        for cell in check_cells
+    ]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("solution", labs.solution_sources(), ids=lambda p: p.stem)
 def test_untouched_lab_says_not_done_yet_without_errors(solution, lab_kernel):
     """A learner who runs an untouched lab top to bottom sees 'not done yet', not a wall of red."""
-    reset = nbformat.v4.new_code_cell(LAB_NAMESPACE_RESET)
-    lab_kernel.nb = nbformat.v4.new_notebook(cells=[reset])  # execute_cell writes the cell into .nb
-    lab_kernel.execute_cell(reset, 0)  # raises if the namespace is not empty
-    assert not reset.outputs, f"resetting the shared kernel printed {reset.outputs}"
-    nb = lab_kernel.nb = nbformat.read(labs.generated_path(solution), as_version=4)
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "code":
-            lab_kernel.execute_cell(cell, index)  # an error raises CellExecutionError, naming the cell
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    assert not [o for o in outputs if o.get("name") == "stderr"], "stderr in an untouched lab"
-    check_cells = [c for c in nb.cells if c.cell_type == "code" and ".check(" in c.source]
-    assert check_cells, "a lab without checks"
-    for cell in check_cells:
-        text = json.dumps([o.get("data", {}).get("text/plain", o.get("text", "")) for o in cell.outputs])
-        assert "not done yet" in text, f"check cell {cell.id} shows {text[:300]}"
+    for cell_id, text in _run_from_a_clean_namespace(lab_kernel, labs.generated_path(solution)):
+        assert "not done yet" in text, f"check cell {cell_id} shows {text[:300]}"
+
+
+@pytest.fixture(scope="module")
+def strict_kernel():
+    """One kernel for every lesson's exercise solutions (labs/solutions/lessonNN_*.ipynb), in their folder,
+    with COURSE_CHECKS_STRICT=1 inherited from conftest.py: a wrong answer raises. The root conftest.py
+    keeps these notebooks out of nbval's collection, which would start a kernel and import TensorFlow
+    for each (about 6 s each, for a few checks of under a second)."""
+    client = NotebookClient(
+        nbformat.v4.new_notebook(),
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(labs.SOLUTIONS_DIR)}},
+    )
+    with client.setup_kernel():
+        yield client
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", labs.exercise_sources(), ids=lambda p: p.stem)
+def test_lesson_exercise_solutions_pass_their_checks(source, strict_kernel):
+    """Every answer in a lesson's exercise solutions passes its check: strict mode raises on a wrong one,
+    and a check left "not done yet" (which strict mode lets through for a lesson) fails here."""
+    for cell_id, text in _run_from_a_clean_namespace(strict_kernel, source):
+        assert "✅" in text and "not done yet" not in text, f"check cell {cell_id} shows {text[:300]}"
 
 
 def test_solution_text_is_read_from_the_solution_notebook():
