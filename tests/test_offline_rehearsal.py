@@ -84,6 +84,16 @@ def test_the_judge_tells_real_data_from_stand_ins(empty_cache):
     assert any("probe cell printed nothing" in p for p in rehearsal.judge(real.splitlines()[0]).problems)
 
 
+def test_the_judge_knows_imdb_and_its_stand_in():
+    probe = "\noffline-probe []"  # no image dataset left in the namespace
+    verdict = rehearsal.judge("Using IMDB film reviews: 300 documents, 394,120 characters" + probe)
+    assert verdict.ok and verdict.used == ["Using IMDB film reviews: 300 documents, 394,120 characters"]
+    fallback = "IMDB is not available (not in the cache); using Python's docstrings instead.\n"
+    problems = rehearsal.judge(fallback + "Using Python's docstrings: 300 documents" + probe).problems
+    assert any("took a stand-in" in p for p in problems)
+    assert any("no real-dataset description" in p for p in problems)
+
+
 def test_the_probe_reports_the_datasets_left_in_the_namespace(capsys):
     class Dataset:
         name = "mnist"

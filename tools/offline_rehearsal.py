@@ -111,6 +111,12 @@ def judge(stdout: str, error: str | None = None) -> Verdict:
         problems.append(f"error: {error}")
     lines = stdout.splitlines()
     real = [what for name, (_, _, what) in data._IMAGE_SETS.items() if data.REGISTRY[name].kind == "download"]
+    # the other downloads (IMDB) by the first word of their title: "Using IMDB film reviews: ..."
+    real += [
+        d.title.split(" ")[0]
+        for n, d in data.REGISTRY.items()
+        if d.kind == "download" and n not in data._IMAGE_SETS
+    ]
     verdict.used = [ln for ln in lines if ln.startswith("Using ") and any(w in ln for w in real)]
     stand_ins = [ln for ln in lines if re.search(r"; using .* instead", ln)]
     if stand_ins:
