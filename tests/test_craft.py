@@ -353,13 +353,16 @@ def test_a_search_trains_its_trials_at_the_callers_precision(mixed_policy, tmp_p
 
     def spy(hp, *args, **kwargs):
         model = build_tunable(hp, *args, **kwargs)
-        built.append(model.layers[0].dtype_policy.name)
+        scaled = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        built.append((model.dtype_policy.name, model.layers[0].dtype_policy.name, scaled))
         return model
 
     build_tunable = craft.build_tunable
     monkeypatch.setattr(craft, "build_tunable", spy)
     craft.run_search("random", budget_epochs=1, epochs_per_trial=1, directory=str(tmp_path))
-    assert len(built) >= 2 and set(built) == {mixed_policy}  # the tuner's first build and the trial's
+    # the tuner's first build and the trial's: the model, its layers, and loss scaling for float16
+    assert len(built) >= 2 and set(built) == {(mixed_policy, mixed_policy, mixed_policy == "mixed_float16")}
+    assert keras.mixed_precision.global_policy().name == mixed_policy  # the caller's policy is untouched
 
 
 def test_best_learning_rate_grows_with_the_batch_size():

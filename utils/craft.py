@@ -564,14 +564,13 @@ def search_data(n_val: int = 360) -> tuple[tuple[np.ndarray, np.ndarray], tuple[
     return (x[:-n_val], y[:-n_val]), (x[-n_val:], y[-n_val:])
 
 
-def build_tunable(hp: Any, inputs: int = 64, classes: int = 10, dtype: Any = None) -> Any:
+def build_tunable(hp: Any, inputs: int = 64, classes: int = 10) -> Any:
     """Build and compile the searched model from KerasTuner's ``hp``: an MLP with one hidden layer.
 
     Hyper-parameters (their ranges in ``SEARCH_SPACE``): ``learning_rate`` (Adam, log scale),
     ``units`` (hidden width, log scale), ``dropout``. The batch size is tuned in the hypermodel's
     ``fit`` (see :func:`run_search`), since it belongs to training, not to the model. The output
-    layer is float32 so the loss gets float32 logits under mixed precision. ``dtype``: the other
-    layers' dtype policy (None: the global policy of the thread that builds).
+    layer is float32 so the loss gets float32 logits under mixed precision.
     """
     keras = _keras()
     lr_low, lr_high = SEARCH_SPACE["learning_rate"]
@@ -582,8 +581,8 @@ def build_tunable(hp: Any, inputs: int = 64, classes: int = 10, dtype: Any = Non
     model = keras.Sequential(
         [
             keras.Input((inputs,)),
-            keras.layers.Dense(units, activation="relu", dtype=dtype),
-            keras.layers.Dropout(dropout, dtype=dtype),
+            keras.layers.Dense(units, activation="relu"),
+            keras.layers.Dropout(dropout),
             keras.layers.Dense(classes, dtype="float32"),
         ]
     )
@@ -611,12 +610,14 @@ def _keras_tuner():
 def _hypermodel():
     keras_tuner = _keras_tuner()
     # KerasTuner builds each trial's model in a worker thread, and Keras keeps the global dtype policy
-    # per thread: without this, a search started under mixed_float16 would train every trial in float32.
+    # per thread: without this, a search started under mixed_float16 would train every trial in float32
+    # (and a model built with float16 layers alone would get no loss scaling from compile).
     policy = _keras().mixed_precision.global_policy()
 
     class TunableMLP(keras_tuner.HyperModel):
         def build(self, hp):
-            return build_tunable(hp, dtype=policy)
+            _keras().mixed_precision.set_global_policy(policy)  # in this thread: the caller's policy
+            return build_tunable(hp)
 
         def fit(self, hp, model, *args, **kwargs):
             return model.fit(
