@@ -271,15 +271,37 @@ _FIGURE_DATA_JS = (
 
 
 def _first_control_redraws(page, cell) -> str:
-    """Move the widget's first slider (or pick another drop-down entry); its figure must redraw."""
+    """Move the widget's first slider (or pick another drop-down entry); its figure must redraw.
+
+    A drag that lands while the page is still settling can leave the slider where it was; then the
+    slider's value (its readout) has not changed, and the harness moves it by keyboard instead. The
+    figure must still redraw; if it does not, the failure says what the page showed.
+    """
     old = "(node) => { for (const gd of node.querySelectorAll('.jupyter-widgets .js-plotly-plot')) gd.__old = true; }"
     cell.evaluate(old)
     before = cell.evaluate(
         "(node) => JSON.stringify([...node.querySelectorAll('.jupyter-widgets .js-plotly-plot')]"
         f".map({_FIGURE_DATA_JS}))"
     )
+    state_js = (
+        "(node, before) => { const now = [...node.querySelectorAll('.jupyter-widgets .js-plotly-plot')];"
+        " const fresh = now.filter((gd) => !gd.__old && gd.querySelector('svg.main-svg'));"
+        f" const sig = JSON.stringify(now.map({_FIGURE_DATA_JS}));"
+        " const readout = node.querySelector('.widget-readout');"
+        " return {figures: now.length, fresh: fresh.length, changed: sig !== before,"
+        " readout: readout ? readout.innerText : null}; }"
+    )
+
+    def state():
+        return cell.evaluate(state_js, before)
+
+    def redrawn():
+        s = state()
+        return s["fresh"] > 0 and s["changed"]
+
     handle = cell.locator(".noUi-handle, .ui-slider-handle").first
     if handle.count():
+        start = state()["readout"]
         handle.scroll_into_view_if_needed()
         box = handle.bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -287,6 +309,13 @@ def _first_control_redraws(page, cell) -> str:
         page.mouse.move(box["x"] + box["width"] / 2 + 60, box["y"] + box["height"] / 2, steps=5)
         page.mouse.up()
         how = "dragged the slider"
+        try:
+            _wait(lambda: state()["readout"] != start, 5, "the slider's value to change")
+        except AssertionError:
+            handle.focus()
+            for _ in range(3):
+                page.keyboard.press("ArrowRight")
+            how = f"dragged the slider (its value stayed {start!r}), then moved it with the arrow keys"
     else:
         select = cell.locator(".jupyter-widgets select").first
         select.scroll_into_view_if_needed()
@@ -296,16 +325,10 @@ def _first_control_redraws(page, cell) -> str:
         select.select_option(label=choice)
         how = f"chose {choice!r} in the drop-down"
 
-    def redrawn():
-        return cell.evaluate(
-            "(node, before) => { const now = [...node.querySelectorAll('.jupyter-widgets .js-plotly-plot')];"
-            " const fresh = now.filter((gd) => !gd.__old && gd.querySelector('svg.main-svg'));"
-            f" const sig = JSON.stringify(now.map({_FIGURE_DATA_JS}));"
-            " return fresh.length > 0 && sig !== before; }",
-            before,
-        )
-
-    _wait(redrawn, 30, f"the widget's figure to redraw after it {how}")
+    try:
+        _wait(redrawn, 30, f"the widget's figure to redraw after it {how}")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; what the widget showed then: {state()}") from None
     return how
 
 
