@@ -27,12 +27,15 @@ from pathlib import Path
 import pytest
 
 #: 00 and 04 for their widget explorers and the live plot; 05b for a table figure inside a widget (the beam)
-#: and heatmaps on word axes; 05a for its heatmap on categorical axes (the learning rate × batch size).
+#: and heatmaps on word axes; 05a for its heatmap on categorical axes (the learning rate × batch size);
+#: 05c for the masks over scenes in a widget; 08a for the latent-space walk (a slider) and the sampling grid.
 DEFAULT_NOTEBOOKS = (
     "00_start_here.ipynb",
     "04_convolutional_networks.ipynb",
     "05a_the_craft_of_training.ipynb",
     "05b_recurrent_networks_and_seq2seq.ipynb",
+    "05c_detection_and_segmentation.ipynb",
+    "08a_autoencoders_vaes_and_diffusion.ipynb",
 )
 NOTEBOOKS = os.environ.get("BROWSER_NOTEBOOKS", ",".join(DEFAULT_NOTEBOOKS)).split(",")
 #: The default notebooks with widgets: finding none there is a failure.
@@ -40,6 +43,8 @@ EXPECT_WIDGETS = {
     "00_start_here.ipynb",
     "04_convolutional_networks.ipynb",
     "05b_recurrent_networks_and_seq2seq.ipynb",
+    "05c_detection_and_segmentation.ipynb",
+    "08a_autoencoders_vaes_and_diffusion.ipynb",
 }
 RUN_TIMEOUT = float(os.environ.get("BROWSER_TIMEOUT", "300"))
 KERNEL = "python3"  # the kernelspec our notebooks name in their metadata

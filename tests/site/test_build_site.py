@@ -90,9 +90,9 @@ def test_the_landing_page_pairs_each_lesson_with_its_lab():
 
 
 def test_labs_go_with_their_lettered_lesson_when_the_build_has_it():
-    lessons = build_site.select(["notebooks/05*.ipynb"])  # 05, 05a, 05b
-    labs = build_site.select(["labs/lab05*.ipynb"])  # lab05, lab05a, lab05b
-    assert len(lessons) == 3 and len(labs) == 3
+    lessons = build_site.select(["notebooks/05*.ipynb"])  # 05, 05a, 05b, 05c
+    labs = build_site.select(["labs/lab05*.ipynb"])  # lab05, lab05a, lab05b, lab05c
+    assert [p.name[:3] for p in lessons] == ["05_", "05a", "05b", "05c"] and len(labs) == len(lessons)
     rows = {
         line.split("|")[1].strip(): line
         for line in build_site.landing_page(lessons, labs, "smoke", 1.0).splitlines()
@@ -101,6 +101,7 @@ def test_labs_go_with_their_lettered_lesson_when_the_build_has_it():
     assert "labs/lab05_residual_block.ipynb" in rows["05"] and "lab05a" not in rows["05"]
     assert "labs/lab05a_the_craft_of_training.ipynb" in rows["05a"]
     assert "labs/lab05b_gru_and_beam_search.ipynb" in rows["05b"]
+    assert "labs/lab05c_boxes_nms_and_map.ipynb" in rows["05c"]
     # without its lesson in the build, a lettered lab goes with the lesson of its digits
     only_05 = build_site.landing_page(lessons[:1], labs, "smoke", 1.0)
     row05 = next(line for line in only_05.splitlines() if line.startswith("| 05 |"))
