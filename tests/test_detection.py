@@ -370,7 +370,10 @@ def test_models_take_one_eager_step_under_mixed_float16():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("mixed_policy", ["mixed_bfloat16"], indirect=True)
 def test_models_fit_under_mixed_precision(mixed_policy):
+    """fit and predict under a TPU's policy (the eager step above covers a GPU's float16; CI's emulations
+    also train lesson 05c's models under both)."""
     import keras
 
     keras.utils.set_random_seed(0)

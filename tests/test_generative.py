@@ -135,6 +135,7 @@ def test_ancestral_sampling_with_the_ideal_noise_predictor_recovers_a_single_dat
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("mixed_policy", ["mixed_bfloat16"], indirect=True)  # float16: the VAE test below
 def test_denoiser_under_mixed_precision(mixed_policy):
     keras.utils.set_random_seed(0)
     model = gen.build_denoiser(20, hidden=32, n_blocks=1)
@@ -238,6 +239,9 @@ def test_vae_training_loss_is_minus_the_mean_elbo():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "mixed_policy", ["mixed_float16"], indirect=True
+)  # exp(logvar) in float16: the risky one
 def test_vae_and_autoencoder_train_under_mixed_precision(mixed_policy):
     x = (_digits(256)[0] + 1) / 2
     keras.utils.set_random_seed(0)
