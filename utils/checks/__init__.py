@@ -47,6 +47,7 @@ from utils import settings
 from utils.env import quiet_stderr
 
 __all__ = [
+    "variants",
     "Exercise",
     "Feedback",
     "LearnerError",
@@ -311,6 +312,14 @@ class Mistake:
         """Raise the :class:`Mismatch` of this mistake, found by behaviour: ``got`` is named after it."""
         shown = self.name if got is None else f"{got} ({self.name})"
         raise Mismatch(what, expected=expected, got=shown, hint=self.hint)
+
+
+def variants(fn: Callable[..., Any]) -> Callable[..., Mistake]:
+    """``M = variants(f)``; ``M(name, hint, **kw)`` is the mistake that computes ``f(*inputs, **kw)``.
+
+    One reference function with switches (``f(x, squared=True)``) then declares many mistakes.
+    """
+    return lambda name, hint, **kw: Mistake(name, hint, lambda *inputs: fn(*inputs, **kw))
 
 
 def judge(

@@ -34,6 +34,7 @@ from utils.checks import (
     is_placeholder,
     judge,
     keras_module,
+    variants,
 )
 
 __all__ = [
@@ -55,11 +56,6 @@ __all__ = [
 ]
 
 sigmoid = lambda v: 1.0 / (1.0 + np.exp(-v))
-
-
-def variants(fn: Callable) -> Callable[..., Mistake]:
-    """``M = variants(f)``; ``M(name, hint, **kw)`` is the mistake that computes ``f(*inputs, **kw)``."""
-    return lambda name, hint, **kw: Mistake(name, hint, lambda *inputs: fn(*inputs, **kw))
 
 
 # ------------------------------------------------------------------------------------------------

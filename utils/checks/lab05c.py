@@ -22,7 +22,6 @@ Boxes are ``(x_min, y_min, x_max, y_max)``. The references agree with ``utils.de
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -39,6 +38,7 @@ from utils.checks import (
     call,
     is_placeholder,
     judge,
+    variants,
 )
 
 __all__ = [
@@ -54,11 +54,6 @@ __all__ = [
     "soft_dice_gradient",
     "soft_dice_reference",
 ]
-
-
-def variants(fn: Callable) -> Callable[..., Mistake]:
-    """``M = variants(f)``; ``M(name, hint, **kw)`` is the mistake that computes ``f(*inputs, **kw)``."""
-    return lambda name, hint, **kw: Mistake(name, hint, lambda *inputs: fn(*inputs, **kw))
 
 
 # ------------------------------------------------------------------------------------------------

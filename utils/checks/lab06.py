@@ -17,23 +17,27 @@ two things the lesson does not show, a prefix-LM mask and ALiBi's distance bias.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from utils.checks import Exercise, Mismatch, Mistake, answer_tolerance, as_array, call, judge, softmax
+from utils.checks import (
+    Exercise,
+    Mismatch,
+    Mistake,
+    answer_tolerance,
+    as_array,
+    call,
+    judge,
+    softmax,
+    variants,
+)
 
 __all__ = ["q1", "q2", "q3", "q4", "reference_attention", "reference_mha", "show_attention"]
 
 PAD_IDS = np.array([[7, 3, 9, 4, 0, 0], [4, 1, 6, 2, 8, 5], [5, 2, 0, 0, 0, 0]])  # 4, 6 and 2 real tokens
 PREFIXES = np.array([2, 3, 1])
 EXACT = {"rtol": 0.0, "atol": 0.5}  # booleans: equal or not
-
-
-def variants(fn: Callable) -> Callable[..., Mistake]:
-    """``M = variants(f)``; ``M(name, hint, **kw)`` is the mistake that computes ``f(*inputs, **kw)``."""
-    return lambda name, hint, **kw: Mistake(name, hint, lambda *inputs: fn(*inputs, **kw))
 
 
 def _weights(q, k, v, mask, bias, *, scale="√d_k", fill=-np.inf, bias_at="after", mask_at="before", axis=-1):

@@ -20,7 +20,6 @@ vector ``betas`` of length T whose index i holds β at step t = i + 1, so ᾱ_t 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,13 +27,13 @@ import numpy as np
 from utils.checks import (
     Exercise,
     Mismatch,
-    Mistake,
     NotDone,
     answer_tolerance,
     as_array,
     call,
     is_placeholder,
     judge,
+    variants,
 )
 
 __all__ = [
@@ -51,11 +50,6 @@ __all__ = [
     "q4",
     "slerp_reference",
 ]
-
-
-def variants(fn: Callable) -> Callable[..., Mistake]:
-    """``M = variants(f)``; ``M(name, hint, **kw)`` is the mistake that computes ``f(*inputs, **kw)``."""
-    return lambda name, hint, **kw: Mistake(name, hint, lambda *inputs: fn(*inputs, **kw))
 
 
 def _f64(*arrays: Any) -> tuple[np.ndarray, ...]:
