@@ -306,6 +306,48 @@ def test_class_iou_matches_keras_mean_iou():
     assert np.mean(det.class_iou(pred, true, 5)) == pytest.approx(float(metric.result()), rel=1e-5)
 
 
+def test_soft_dice_by_hand_and_on_hard_masks():
+    # one 2×2 image, 2 classes; class 1 covers the top row; predictions written out
+    labels = np.array([[[1, 1], [0, 0]]])
+    prob1 = np.array([[[0.9, 0.6], [0.2, 0.1]]])
+    prob = np.stack([1 - prob1, prob1], axis=-1).astype("float32")
+    got = np.asarray(det.soft_dice(labels, prob, 2, smooth=1.0))
+    # class 1: Σ p t = 1.5, Σ p = 1.8, Σ t = 2 → (3 + 1) / (3.8 + 1); class 0: Σ p t = 1.7, Σ p = 2.2, Σ t = 2
+    np.testing.assert_allclose(got, [(3.4 + 1) / (4.2 + 1), 4 / 4.8], rtol=1e-6)
+    # hard one-hot predictions and no smoothing: the Dice of each class's mask, image by image or pooled
+    rng = np.random.default_rng(8)
+    true, pred = rng.integers(0, 3, (4, 8, 8)), rng.integers(0, 3, (4, 8, 8))
+    hard = np.eye(3, dtype="float32")[pred]
+    per_image = np.asarray(det.soft_dice(true[..., None], hard, 3, smooth=0.0, per_image=True))
+    pooled = np.asarray(det.soft_dice(true, hard, 3, smooth=0.0))
+    assert per_image.shape == (4, 3) and pooled.shape == (3,)
+    for k in range(3):
+        np.testing.assert_allclose(per_image[:, k], det.dice(pred == k, true == k), rtol=1e-6)
+        pooled_k = det.dice((pred == k).reshape(1, -1, 8), (true == k).reshape(1, -1, 8))  # one tall image
+        np.testing.assert_allclose(pooled[k], pooled_k, rtol=1e-6)
+
+
+def test_segmentation_loss_is_cross_entropy_plus_one_minus_mean_dice():
+    import keras
+
+    rng = np.random.default_rng(9)
+    labels = rng.integers(0, 4, (3, 6, 6))
+    logits = rng.normal(size=(3, 6, 6, 4))
+    prob = (np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)).astype("float32")
+    ce = -np.log(np.take_along_axis(prob.astype(np.float64), labels[..., None], -1)).mean()
+    truth = np.eye(4)[labels]
+    dice = (2 * (truth * prob).sum((0, 1, 2)) + 1) / (truth.sum((0, 1, 2)) + prob.sum((0, 1, 2)) + 1)
+    np.testing.assert_allclose(np.asarray(det.soft_dice(labels, prob, 4)), dice, rtol=1e-5)
+    assert float(det.segmentation_loss(labels, prob, dice_weight=0.0)) == pytest.approx(ce, rel=1e-5)
+    expected = ce + 0.5 * (1 - dice.mean())
+    assert float(det.segmentation_loss(labels[..., None], prob, dice_weight=0.5)) == pytest.approx(
+        expected, rel=1e-5
+    )
+    assert float(det.segmentation_loss(labels, prob, dice_weight=0.0)) == pytest.approx(
+        float(keras.ops.mean(keras.losses.sparse_categorical_crossentropy(labels, prob))), rel=1e-6
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # models and loss
 # ---------------------------------------------------------------------------------------------
@@ -355,7 +397,7 @@ def test_models_take_one_eager_step_under_mixed_float16():
         targets = det.encode_grids(scenes.boxes, scenes.classes, 8, 64, 4)
         for model, y, loss_fn in [
             (det.grid_detector(64, 8, 4, width=8), targets, det.detection_loss),
-            (det.unet(64, 5, width=4, depth=2), scenes.masks, keras.losses.sparse_categorical_crossentropy),
+            (det.unet(64, 5, width=4, depth=2), scenes.masks, det.segmentation_loss),
         ]:
             assert model.layers[2].compute_dtype == "float16" and model.output.dtype == "float32"
             optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-3))
@@ -390,7 +432,7 @@ def test_models_fit_under_mixed_precision(mixed_policy):
 
     for upsampling in ("transpose", "bilinear"):
         seg = det.unet(32, 5, width=4, depth=2, upsampling=upsampling)
-        seg.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        seg.compile(optimizer="adam", loss=det.segmentation_loss)
         small = scenes.images[:, ::2, ::2]
         history = seg.fit(small, scenes.masks[:, ::2, ::2], epochs=1, batch_size=4, verbose=0)
         assert np.isfinite(history.history["loss"][-1])

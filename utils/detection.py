@@ -615,6 +615,51 @@ def detection_loss(y_true: Any, y_pred: Any, box_weight: float = 5.0, class_weig
     return terms["objectness"] + box_weight * terms["box"] + class_weight * terms["class"]
 
 
+def soft_dice(y_true: Any, y_prob: Any, n_classes: int, smooth: float = 1.0, per_image: bool = False) -> Any:
+    """Return each class's soft Dice, ``(2 Σ p·t + s) / (Σ p + Σ t + s)``, over the whole batch (n_classes,).
+
+    ``y_true`` holds class indices (batch, H, W) or (batch, H, W, 1); ``y_prob`` the per-pixel class
+    probabilities (batch, H, W, n_classes); ``t`` is the one-hot truth and ``p`` the probability. The sums
+    run over every pixel of the batch, as mean IoU counts every pixel of the test set (``per_image=True``:
+    over each image's pixels, (batch, n_classes)). On hard 0/1 predictions with ``smooth=0`` this is
+    :func:`dice` of each class's mask. ``smooth`` (s) makes a class absent from the truth and predicted
+    absent score 1, not 0/0. Written in ``keras.ops``, so it is differentiable in ``y_prob``.
+    """
+    from keras import ops
+
+    labels = ops.cast(y_true, "int32")
+    if len(labels.shape) == 4:
+        labels = ops.squeeze(labels, axis=-1)
+    truth = ops.one_hot(labels, n_classes, dtype="float32")
+    prob = ops.cast(y_prob, "float32")
+    axes = (1, 2) if per_image else (0, 1, 2)
+    inter = ops.sum(truth * prob, axis=axes)
+    total = ops.sum(truth, axis=axes) + ops.sum(prob, axis=axes)
+    return (2.0 * inter + smooth) / (total + smooth)
+
+
+def segmentation_loss(y_true: Any, y_prob: Any, dice_weight: float = 1.0, smooth: float = 1.0) -> Any:
+    """Return per-pixel cross-entropy + ``dice_weight`` × (1 − the mean over classes of the batch's soft Dice).
+
+    The cross-entropy is averaged over every pixel, so the background, most of the pixels, dominates
+    it; the Dice term (:func:`soft_dice`, its sums over the whole batch) gives each class the same say
+    however few pixels it has. ``dice_weight=0`` is plain ``sparse_categorical_crossentropy``.
+    Float32 scalar.
+    """
+    import keras
+
+    ops = keras.ops
+    n_classes = y_prob.shape[-1]
+    labels = ops.cast(y_true, "int32")
+    if len(labels.shape) == 4:
+        labels = ops.squeeze(labels, axis=-1)
+    prob = ops.cast(y_prob, "float32")
+    ce = ops.mean(keras.losses.sparse_categorical_crossentropy(labels, prob))
+    if not dice_weight:
+        return ce
+    return ce + dice_weight * (1.0 - ops.mean(soft_dice(labels, prob, n_classes, smooth)))
+
+
 def unet(
     size: int = 64, n_classes: int = 5, width: int = 16, depth: int = 3, upsampling: str = "transpose"
 ) -> keras.Model:
