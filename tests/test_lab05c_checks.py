@@ -246,69 +246,75 @@ def test_ap_is_one_for_a_perfect_ranking_and_all_point_is_at_least_raw():
 
 
 # ---------------------------------------------------------------------------------------------
-# q4: a soft Dice loss
+# q4: a soft IoU loss
 # ---------------------------------------------------------------------------------------------
 
 
-def soft_dice_keras_ops(y_true, y_prob):
+def soft_iou_keras_ops(y_true, y_prob):
     ops = keras.ops
-    inter = ops.sum(y_true * y_prob, axis=(1, 2, 3))
-    total = ops.sum(y_true, axis=(1, 2, 3)) + ops.sum(y_prob, axis=(1, 2, 3))
-    return 1 - ops.mean((2 * inter + 1) / (total + 1))
+    inter = ops.sum(y_true * y_prob)
+    union = ops.sum(y_true) + ops.sum(y_prob) - inter
+    return 1 - (inter + 1) / (union + 1)
 
 
-def soft_dice_tf_flat(y_true, y_prob):
-    """Flattened per image, a Python loop over the batch, summed and divided by the batch size."""
-    t = tf.reshape(y_true, (tf.shape(y_true)[0], -1))
-    p = tf.reshape(y_prob, (tf.shape(y_prob)[0], -1))
-    scores = [(2 * tf.reduce_sum(t[i] * p[i]) + 1.0) / (tf.reduce_sum(t[i] + p[i]) + 1.0) for i in range(4)]
-    return 1.0 - tf.add_n(scores) / 4
+def soft_iou_tf_flat(y_true, y_prob):
+    """Flattened, the union as Σ max(p, t) + Σ min(p, t) − Σ p·t (= Σ p + Σ t − Σ p·t)."""
+    t, p = tf.reshape(y_true, (-1,)), tf.reshape(y_prob, (-1,))
+    overlap = tf.reduce_sum(t * p)
+    union = tf.reduce_sum(tf.maximum(t, p) + tf.minimum(t, p)) - overlap
+    return 1.0 - (overlap + 1.0) / (union + 1.0)
 
 
-def soft_dice_wrong(smooth=1.0, score=False, pooled=False, squares=False, rounded=False):
-    def soft_dice_loss(y_true, y_prob):
+def soft_iou_wrong(smooth=1.0, score=False, per_image=False, dice=False, union_as_sum=False, rounded=False):
+    def soft_iou_loss(y_true, y_prob):
         ops = keras.ops
         p = ops.round(y_prob) if rounded else y_prob
-        axes = (0, 1, 2, 3) if pooled else (1, 2, 3)
+        axes = (1, 2, 3) if per_image else (0, 1, 2, 3)
         inter = ops.sum(y_true * p, axis=axes)
-        sizes = ops.sum(p**2 + y_true**2, axis=axes) if squares else ops.sum(p + y_true, axis=axes)
-        dice = ops.mean((2 * inter + smooth) / (sizes + smooth))
-        return dice if score else 1 - dice
+        sizes = ops.sum(p + y_true, axis=axes)
+        if dice:
+            value = ops.mean((2 * inter + smooth) / (sizes + smooth))
+        else:
+            value = ops.mean((inter + smooth) / ((sizes if union_as_sum else sizes - inter) + smooth))
+        return value if score else 1 - value
 
-    return soft_dice_loss
+    return soft_iou_loss
 
 
-def soft_dice_numpy(y_true, y_prob):
+def soft_iou_numpy(y_true, y_prob):
     t, p = np.asarray(y_true), np.asarray(y_prob)
-    inter = (t * p).sum(axis=(1, 2, 3))
-    return 1 - np.mean((2 * inter + 1) / (t.sum(axis=(1, 2, 3)) + p.sum(axis=(1, 2, 3)) + 1))
+    inter = (t * p).sum()
+    return 1 - (inter + 1) / (t.sum() + p.sum() - inter + 1)
 
 
-Q4_RIGHT = {"keras.ops": soft_dice_keras_ops, "tf, a loop over images": soft_dice_tf_flat}
+Q4_RIGHT = {"keras.ops": soft_iou_keras_ops, "tf, a loop over images": soft_iou_tf_flat}
 Q4_WRONG = {
-    "the Dice score, not the loss": soft_dice_wrong(score=True),
-    "one Dice for the whole batch": soft_dice_wrong(pooled=True),
-    "no smoothing term": soft_dice_wrong(smooth=0.0),
-    "squares in the denominator (V-Net's form)": soft_dice_wrong(squares=True),
-    "probabilities rounded to 0 or 1": soft_dice_wrong(rounded=True),
-    "no gradient reaches the probabilities": soft_dice_numpy,
+    "the soft Dice, not the soft IoU": soft_iou_wrong(dice=True),
+    "the union without the overlap taken off": soft_iou_wrong(union_as_sum=True),
+    "the IoU score, not the loss": soft_iou_wrong(score=True),
+    "one IoU per image, averaged": soft_iou_wrong(per_image=True),
+    "no smoothing term": soft_iou_wrong(smooth=0.0),
+    "probabilities rounded to 0 or 1": soft_iou_wrong(rounded=True),
+    "no gradient reaches the probabilities": soft_iou_numpy,
 }
 
 
-def test_the_soft_dice_gradient_is_tensorflows():
-    true, prob = ex._dice_probe()
+def test_the_soft_iou_gradient_is_tensorflows():
+    true, prob = ex._mask_probe()
     p = tf.Variable(prob.astype("float64"))
     with tf.GradientTape() as tape:
-        loss = soft_dice_keras_ops(tf.constant(true, tf.float64), p)
-    assert float(loss) == pytest.approx(ex.soft_dice_reference(true, prob), rel=1e-12)
-    np.testing.assert_allclose(tape.gradient(loss, p).numpy(), ex.soft_dice_gradient(true, prob), rtol=1e-10)
+        loss = soft_iou_keras_ops(tf.constant(true, tf.float64), p)
+    assert float(loss) == pytest.approx(ex.soft_iou_reference(true, prob), rel=1e-12)
+    np.testing.assert_allclose(tape.gradient(loss, p).numpy(), ex.soft_iou_gradient(true, prob), rtol=1e-10)
 
 
-def test_a_perfect_prediction_has_no_loss_thanks_to_the_smoothing():
-    true, _ = ex._dice_probe()
-    assert ex.soft_dice_reference(true, true) == 0.0  # a perfect prediction, the empty image included
+def test_a_perfect_prediction_has_no_loss_and_an_empty_batch_needs_the_smoothing():
+    true, _ = ex._mask_probe()
+    assert ex.soft_iou_reference(true, true) == 0.0
+    empty = np.zeros_like(true)
+    assert ex.soft_iou_reference(empty, empty) == 0.0
     with np.errstate(invalid="ignore"):
-        assert np.isnan(ex.soft_dice_reference(true, true, smooth=0.0))  # the empty image: 0 / 0
+        assert np.isnan(ex.soft_iou_reference(empty, empty, smooth=0.0))  # 0 / 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,11 +391,11 @@ def test_placeholders_are_not_done(q, placeholder):
 
 
 def test_a_learners_typo_is_reported_with_their_line():
-    def soft_dice_loss(y_true, y_prob):
+    def soft_iou_loss(y_true, y_prob):
         inter = keras.ops.sum(y_true * y_prob, axis=(1, 2, 3))  # noqa: F841 (the typo below)
-        return 1 - keras.ops.mean(2 * intr / keras.ops.sum(y_true + y_prob, axis=(1, 2, 3)))  # noqa: F821
+        return 1 - keras.ops.mean(intr / (keras.ops.sum(y_true + y_prob, axis=(1, 2, 3)) - intr))  # noqa: F821
 
-    fb = ex.q4.evaluate(soft_dice_loss)
+    fb = ex.q4.evaluate(soft_iou_loss)
     assert fb.status == "error" and "NameError" in fb.message and "intr" in fb.message, str(fb)
     assert "Traceback" not in str(fb) and "utils/checks" not in str(fb)
 
@@ -407,7 +413,7 @@ def test_a_wrong_answer_fails_strict_mode(monkeypatch):
 
 @pytest.mark.parametrize(
     ("q", "answer"),
-    [("q1", iou_tf_loops), ("q2", batched_offset_trick), ("q3", ap_tf), ("q4", soft_dice_keras_ops)],
+    [("q1", iou_tf_loops), ("q2", batched_offset_trick), ("q3", ap_tf), ("q4", soft_iou_keras_ops)],
     ids=["q1", "q2", "q3", "q4"],
 )
 def test_right_answers_pass_under_mixed_precision(mixed_policy, q, answer):
@@ -416,8 +422,8 @@ def test_right_answers_pass_under_mixed_precision(mixed_policy, q, answer):
 
 
 def test_a_mistake_is_named_under_mixed_precision(mixed_policy):
-    fb = ex.q4.evaluate(soft_dice_wrong(squares=True))
-    assert fb.status == "incorrect" and "V-Net" in fb.got, f"{mixed_policy}: {fb}"
+    fb = ex.q4.evaluate(soft_iou_wrong(dice=True))
+    assert fb.status == "incorrect" and "Dice" in fb.got, f"{mixed_policy}: {fb}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -459,13 +465,19 @@ def test_the_ap_references_are_utils_detections(flags, n):
     )
 
 
-def test_the_soft_dice_of_hard_masks_is_utils_detection_dice():
-    """On 0/1 predictions and without smoothing, 1 − the loss of one image is the lesson's Dice of its masks."""
+def test_the_soft_iou_of_hard_masks_is_utils_detection_iou_and_its_dice_the_lessons_loss():
+    """On 0/1 predictions and without smoothing, 1 − the loss is the lesson's IoU of the batch's masks; the
+    soft-Dice mistake is the Dice term of the lesson's ``segmentation_loss`` for a binary U-Net."""
     from utils import detection
 
-    true, prob = ex._dice_probe()
+    true, prob = ex._mask_probe()
     pred = (prob > 0.5).astype("float32")
-    for i in range(len(true)):
+    ours = 1 - ex.soft_iou_reference(true, pred, smooth=0.0)
+    assert ours == pytest.approx(float(detection.mask_iou(pred.reshape(1, -1) > 0, true.reshape(1, -1) > 0)))
+    for i in range(len(true)):  # one image at a time, where an image is the whole batch
         if true[i].sum() + pred[i].sum() > 0:
-            ours = 1 - ex.soft_dice_reference(true[i : i + 1], pred[i : i + 1], smooth=0.0)
-            assert ours == pytest.approx(float(detection.dice(pred[i, ..., 0] > 0, true[i, ..., 0] > 0)))
+            ours = 1 - ex.soft_iou_reference(true[i : i + 1], pred[i : i + 1], smooth=0.0)
+            assert ours == pytest.approx(float(detection.mask_iou(pred[i, ..., 0] > 0, true[i, ..., 0] > 0)))
+    two_classes = np.concatenate([1 - prob, prob], axis=-1)  # background, object
+    lesson = float(np.asarray(detection.soft_dice(true[..., 0].astype(int), two_classes, 2))[1])
+    assert 1 - lesson == pytest.approx(ex.soft_iou_reference(true, prob, dice=True), rel=1e-6)

@@ -1,5 +1,5 @@
 """Checks for Lab 05c (boxes, NMS and mAP): IoU in the inclusive-pixel convention of old VOC code, class-aware
-NMS built on a plain NMS, all-point interpolated average precision from a ranked list, and a soft Dice loss
+NMS built on a plain NMS, all-point interpolated average precision from a ranked list, and a soft IoU loss
 a U-Net can train on.
 
 Boxes are ``(x_min, y_min, x_max, y_max)``. The references agree with ``utils.detection`` (tested).
@@ -14,9 +14,10 @@ Boxes are ``(x_min, y_min, x_max, y_max)``. The references agree with ``utils.de
 * ``q3`` ``average_precision(is_tp, n_ground_truths)``: all-point interpolated AP from TP/FP flags in
   decreasing-score order. Mistakes: no interpolation; 11-point interpolation; recall divided by the number of
   detections; the precision envelope taken from the left.
-* ``q4`` ``soft_dice_loss(y_true, y_prob)``: 1 − the mean over images of the smoothed soft Dice, written in
-  keras.ops so that it trains a U-Net; its value and its gradient are checked. Mistakes: the score, not the
-  loss; one Dice for the batch; no smoothing; V-Net's squares; rounded probabilities; no gradient.
+* ``q4`` ``soft_iou_loss(y_true, y_prob)``: 1 − the smoothed soft IoU (Jaccard) of the whole batch, as the
+  lesson's soft Dice, written in keras.ops so that it trains a U-Net; its value and its gradient are checked.
+  Mistakes: the lesson's soft Dice instead; the union without the overlap subtracted; the score, not the
+  loss; one IoU per image; no smoothing; rounded probabilities; no gradient.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from utils.checks import (
+    HALF,
     Exercise,
     Mismatch,
     Mistake,
@@ -36,6 +38,7 @@ from utils.checks import (
     as_int,
     as_number,
     call,
+    dtype_name,
     is_placeholder,
     judge,
     variants,
@@ -51,8 +54,8 @@ __all__ = [
     "q2",
     "q3",
     "q4",
-    "soft_dice_gradient",
-    "soft_dice_reference",
+    "soft_iou_gradient",
+    "soft_iou_reference",
 ]
 
 
@@ -342,44 +345,49 @@ q3 = Exercise(
 )
 
 # ------------------------------------------------------------------------------------------------
-# q4: a soft Dice loss
+# q4: a soft IoU (Jaccard) loss
 # ------------------------------------------------------------------------------------------------
 
-SMOOTH = 1.0  # the s in (2 Σ p t + s) / (Σ p + Σ t + s)
+SMOOTH = 1.0  # the s in (Σ p t + s) / (Σ p + Σ t − Σ p t + s)
 
 
-def soft_dice_reference(
-    y_true: Any, y_prob: Any, *, smooth: float = SMOOTH, result: str = "loss", pooled: bool = False,
-    squares: bool = False, rounded: bool = False,
+def soft_iou_reference(
+    y_true: Any, y_prob: Any, *, smooth: float = SMOOTH, result: str = "loss", per_image: bool = False,
+    dice: bool = False, union_as_sum: bool = False, rounded: bool = False,
 ) -> float:  # fmt: skip
-    """1 − the mean over images of (2 Σ p·t + s) / (Σ p + Σ t + s), in float64; y (batch, H, W, 1).
+    """1 − the soft IoU (Σ p·t + s) / (Σ p + Σ t − Σ p·t + s) of the whole batch, in float64; y (batch, H, W, 1).
 
-    ``result="score"``, ``pooled``, ``squares`` (V-Net's Σ p² + Σ t²), ``rounded`` and ``smooth=0`` make the
-    known mistakes.
+    The sums run over every pixel of the batch, as the lesson's soft Dice. ``result="score"``, ``per_image``
+    (one IoU per image, averaged), ``dice`` (the lesson's soft Dice instead), ``union_as_sum`` (Σ p + Σ t, the
+    overlap not subtracted), ``rounded`` and ``smooth=0`` make the known mistakes.
     """
     t = np.asarray(y_true, np.float64).reshape(len(y_true), -1)
     p = np.asarray(y_prob, np.float64).reshape(len(y_prob), -1)
     if rounded:
         p = np.round(p)
-    if pooled:
+    if not per_image:
         t, p = t.reshape(1, -1), p.reshape(1, -1)
     inter = np.sum(p * t, axis=1)
-    total = np.sum(p**2, axis=1) + np.sum(t**2, axis=1) if squares else np.sum(p, axis=1) + np.sum(t, axis=1)
-    score = float(np.mean((2 * inter + smooth) / (total + smooth)))
+    total = np.sum(p, axis=1) + np.sum(t, axis=1)
+    if dice:
+        scores = (2 * inter + smooth) / (total + smooth)
+    else:
+        scores = (inter + smooth) / ((total if union_as_sum else total - inter) + smooth)
+    score = float(np.mean(scores))
     return score if result == "score" else 1.0 - score
 
 
-def soft_dice_gradient(y_true: Any, y_prob: Any, smooth: float = SMOOTH) -> np.ndarray:
-    """∂ loss / ∂ y_prob of :func:`soft_dice_reference`: −(1/B) · (2t(S + s) − (2I + s)) / (S + s)² per pixel."""
+def soft_iou_gradient(y_true: Any, y_prob: Any, smooth: float = SMOOTH) -> np.ndarray:
+    """∂ loss / ∂ y_prob of :func:`soft_iou_reference`: −(t (U + s) − (I + s)(1 − t)) / (U + s)² per pixel,
+    with I = Σ p t and U = Σ p + Σ t − I over the batch (∂I/∂p = t, ∂U/∂p = 1 − t)."""
     t, p = np.asarray(y_true, np.float64), np.asarray(y_prob, np.float64)
-    axes = tuple(range(1, t.ndim))
-    inter = np.sum(p * t, axis=axes, keepdims=True)
-    total = np.sum(p, axis=axes, keepdims=True) + np.sum(t, axis=axes, keepdims=True)
-    return -(2 * t * (total + smooth) - (2 * inter + smooth)) / (total + smooth) ** 2 / len(t)
+    inter = np.sum(p * t)
+    union = np.sum(p) + np.sum(t) - inter
+    return -(t * (union + smooth) - (inter + smooth) * (1 - t)) / (union + smooth) ** 2
 
 
 @functools.cache
-def _dice_probe() -> tuple[np.ndarray, np.ndarray]:
+def _mask_probe() -> tuple[np.ndarray, np.ndarray]:
     """Four 8×8 images: a large object, a small one, an empty image, and a thin strip; predictions are
     probabilities near the truth with noise (sigmoid of a noisy logit)."""
     true = np.zeros((4, 8, 8, 1), "float32")
@@ -388,42 +396,45 @@ def _dice_probe() -> tuple[np.ndarray, np.ndarray]:
     return true, (1 / (1 + np.exp(-logits))).astype("float32")
 
 
-M = variants(lambda t, p, **kw: np.array(soft_dice_reference(t, p, **kw)))
+M = variants(lambda t, p, **kw: np.array(soft_iou_reference(t, p, **kw)))
 # fmt: off
 Q4_MISTAKES = [
-    M("the Dice score, not the loss", "A loss is minimised, and Dice is best at 1: train on 1 − Dice.", result="score"),
-    M("one Dice for the whole batch", "Sum over the height, width and channel axes only, so each image gets its own Dice, then average those.", pooled=True),
-    M("no smoothing term", "Without s an image with nothing to find scores 0 however close to 0 its predictions are (and 0 / 0 when they are all 0). Add s = 1 to the numerator and the denominator.", smooth=0.0),
-    M("squares in the denominator (V-Net's form)", "That is Milletari et al.'s Σ p² + Σ t². The Dice asked for here sums the probabilities and the mask themselves.", squares=True),
-    M("probabilities rounded to 0 or 1", "Rounding turns the loss into the hard Dice, whose gradient is 0 almost everywhere. Use the probabilities themselves: that is what makes it 'soft'.", rounded=True),
+    M("the soft Dice, not the soft IoU", "That is the lesson's Dice: twice the overlap over Σ p + Σ t. IoU divides the overlap, once, by the union.", dice=True),
+    M("the union without the overlap taken off", "Σ p + Σ t counts the overlap twice, once in each mask. The union is |P| + |T| − |P ∩ T|: subtract the soft overlap once.", union_as_sum=True),
+    M("the IoU score, not the loss", "A loss is minimised, and IoU is best at 1: train on 1 − IoU.", result="score"),
+    M("one IoU per image, averaged", "The lesson's soft Dice, like its mean IoU, counts every pixel of the batch together: sum over all the axes at once (images included), so the batch has one overlap, one union and one IoU.", per_image=True),
+    M("no smoothing term", "Without s a batch with nothing to find scores 0 however close to 0 its predictions are (and 0 / 0 when they are all 0). Add s = 1 to the numerator and the denominator.", smooth=0.0),
+    M("probabilities rounded to 0 or 1", "Rounding turns the loss into the hard IoU, whose gradient is 0 almost everywhere. Use the probabilities themselves: that is what makes it 'soft'.", rounded=True),
 ]
 NO_GRADIENT = Mistake("no gradient reaches the probabilities", "The value is right, but the gradient does not flow back to y_prob: NumPy (or .numpy(), or a float()) cuts the tape. Use keras.ops (or tf) throughout.")
 # fmt: on
 
 
-def _check_soft_dice(fn: Any) -> None:
+def _check_soft_iou(fn: Any) -> None:
     from utils.env import import_tensorflow
 
     tf = import_tensorflow()  # imported on first use, its start-up noise hidden
-    true, prob = _dice_probe()
-    what = f"soft_dice_loss(y_true {true.shape}, y_prob {prob.shape})"
+    true, prob = _mask_probe()
+    what = f"soft_iou_loss(y_true {true.shape}, y_prob {prob.shape})"
     y_true, y_prob = tf.constant(true), tf.constant(prob)
     with tf.GradientTape() as tape:
         tape.watch(y_prob)
         out = call(fn, y_true, y_prob)
-    hint = "Return one number: 1 − the mean of the images' Dice scores."
+    hint = "Return one number: 1 − the batch's soft IoU."
     got = as_number(out, what, hint=hint)
-    tol = answer_tolerance(out, rtol=1e-5, atol=1e-6)
+    # the probe is float32 and no layer runs, so the answer is float32-exact under any Keras policy (a TPU's
+    # policy-wide tolerance would let the soft Dice, 0.10 away, pass), unless the answer itself is half precision
+    tol = answer_tolerance(out) if dtype_name(out) in HALF else {"rtol": 1e-5, "atol": 1e-6}
     judge(
         np.array(got),
-        np.array(soft_dice_reference(true, prob)),
+        np.array(soft_iou_reference(true, prob)),
         Q4_MISTAKES,
         what=what,
         inputs=(true, prob),
         tol=tol,
     )
     grad = tape.gradient(out, y_prob) if tf.is_tensor(out) else None
-    ref = soft_dice_gradient(true, prob)
+    ref = soft_iou_gradient(true, prob)
     if grad is None or not np.any(np.asarray(grad)):
         NO_GRADIENT.fail(
             f"the gradient of {what}", expected="∂loss/∂y_prob, one number per pixel", got="None"
@@ -437,12 +448,12 @@ def _check_soft_dice(fn: Any) -> None:
 
 
 q4 = Exercise(
-    "Q4 · a soft Dice loss",
-    _check_soft_dice,
+    "Q4 · a soft IoU loss",
+    _check_soft_iou,
     hint=(
-        "For each image, sum p·t (the soft overlap) and p + t over the height, width and channel axes "
-        "(axis=(1, 2, 3)); that gives one Dice per image. The loss is 1 minus their mean.",
-        "Dice of an image = (2·overlap + 1) / (Σ p + Σ t + 1), the +1 on both sides so that an empty image "
-        "predicted empty scores 1. Stay in keras.ops (sum, mean) so the gradient flows to y_prob.",
+        "Write IoU with counts first: |P ∩ T| / (|P| + |T| − |P ∩ T|). Then do what the lesson did for Dice: "
+        "the overlap becomes Σ p·t and each size Σ p or Σ t, summed over every pixel of the batch.",
+        "overlap = Σ p·t and union = Σ p + Σ t − overlap, each a keras.ops.sum over all axes; the loss is "
+        "1 − (overlap + 1) / (union + 1), the +1 so that an empty batch predicted empty scores 0 loss.",
     ),
 )
