@@ -451,9 +451,9 @@ q4 = Exercise(
     "Q4 · a soft IoU loss",
     _check_soft_iou,
     hint=(
-        "Write IoU with counts first: |P ∩ T| / (|P| + |T| − |P ∩ T|). Then do what the lesson did for Dice: "
-        "the overlap becomes Σ p·t and each size Σ p or Σ t, summed over every pixel of the batch.",
-        "overlap = Σ p·t and union = Σ p + Σ t − overlap, each a keras.ops.sum over all axes; the loss is "
-        "1 − (overlap + 1) / (union + 1), the +1 so that an empty batch predicted empty scores 0 loss.",
+        "Write IoU with counts first, the union in terms of |P|, |T| and the overlap. Then make each count soft, "
+        "as the lesson did for Dice.",
+        "|P| + |T| counts the overlap twice, once in each mask; the union counts it once. The soft counts are sums "
+        "over every pixel of the batch (keras.ops.sum without an axis), and s = 1 goes above and below the line.",
     ),
 )
